@@ -284,24 +284,30 @@ def estimate_beta(
 ) -> float | tuple[float, float]:
     """Effective inverse temperature of samples by maximum pseudo-likelihood (MPL).
 
-    Solves Σ_samples Σ_i g_i σ(β g_i) = 0 for β, with g = :func:`flip_gains` (the conditional
-    probability of the current value of x_i given the rest is 1 / (1 + exp(β g_i))). The root
-    finding is ``dwave.system.temperatures.maximum_pseudolikelihood_temperature`` (which returns a
-    temperature T = 1/β) fed with our vectorised gains.
+    The pseudo-likelihood of a sample is Π_i P(x_i | x_rest) with P = 1 / (1 + exp(β g_i)) and
+    g = :func:`flip_gains`; its maximiser is the root of the increasing function
+
+        F(β) = Σ_samples w Σ_i g_i σ(β g_i),
+
+    found by bracketing and Brent's method. This is the estimator of
+    ``dwave.system.temperatures.maximum_pseudolikelihood_temperature`` (which returns T = 1/β; the
+    tests check that both agree). We solve it here because importing ``dwave.system`` costs seconds
+    (it loads the cloud client) and its bootstrap resamples ``num_bootstrap_samples`` rows instead
+    of N; the standard error below replaces the bootstrap.
 
     Args:
         bqm: the model whose Boltzmann distribution the samples are supposed to follow.
         samples: SampleSet (``num_occurrences`` used as weights), ``(array, labels)`` pair, or an
             (N, n) array in ``bqm.variables`` order.
         return_stderr: also return the asymptotic standard error of β for **independent**
-            samples (sandwich estimator Var = Σ_s score_s² / (Σ_s hessian_s)²). Correlated
-            samples (e.g. consecutive Gibbs sweeps) have a larger true error.
+            samples (sandwich estimator Var = Σ_s w_s score_s² / (Σ_s w_s hessian_s)²). Correlated
+            samples (e.g. consecutive sweeps of one chain) have a larger true error.
 
     Returns:
         β (``inf`` when every sample is a local minimum, ``-inf`` when every one is a local
-        maximum), or ``(β, stderr)``.
+        maximum; a negative β means the samples favour high energies), or ``(β, stderr)``.
     """
-    from dwave.system.temperatures import maximum_pseudolikelihood_temperature
+    from scipy.optimize import brentq
 
     x, w = sample_array(samples, list(bqm.variables))
     gains = flip_gains(bqm, x)
@@ -312,17 +318,28 @@ def estimate_beta(
     if gains.max() <= 0 or gains.min() >= 0:
         beta = float("inf") if gains.max() <= 0 else float("-inf")
         return (beta, float("nan")) if return_stderr else beta
-    temperature, _ = maximum_pseudolikelihood_temperature(
-        en1=gains, sample_weights=w / w.sum(), optimize_method="bisect", T_bracket=(1e-4, 1e4)
-    )
-    beta = 1.0 / float(temperature)
+
+    def score(b: float) -> float:
+        return float(w @ (gains * _sigmoid(b * gains)).sum(axis=1))
+
+    hi = 1.0 / float(np.abs(gains[gains != 0]).mean())
+    lo = -hi
+    while score(hi) < 0:
+        lo, hi = hi, 2.0 * hi
+    while score(lo) > 0:
+        lo, hi = 2.0 * lo, lo
+    beta = float(brentq(score, lo, hi, xtol=1e-12, rtol=1e-10))
     if not return_stderr:
         return beta
-    sig = 1.0 / (1.0 + np.exp(-np.clip(beta * gains, -700, 700)))
-    score = (gains * sig).sum(axis=1)  # per sample, ∝ d/dβ of -log PL
+    sig = _sigmoid(beta * gains)
+    per_sample = (gains * sig).sum(axis=1)
     hess = (gains * gains * sig * (1.0 - sig)).sum(axis=1)
-    stderr = float(np.sqrt(np.sum(w * w * score * score)) / np.sum(w * hess))
+    stderr = float(np.sqrt(np.sum(w * per_sample**2)) / np.sum(w * hess))
     return beta, stderr
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * z))
 
 
 # --------------------------------------------------------------------------- plots

@@ -191,6 +191,25 @@ def test_estimate_beta_flags_wrong_beta_and_accepts_arrays():
     assert estimate_beta(bqm, x) == pytest.approx(est)
 
 
+def test_estimate_beta_agrees_with_dwave_system_mpl():
+    from dwave.system.temperatures import maximum_pseudolikelihood_temperature
+
+    bqm = strong_bqm(vartype="BINARY")
+    ss = exact_sample(bqm, 0.8, 5_000, seed=15)
+    temperature, _ = maximum_pseudolikelihood_temperature(bqm, ss)
+    assert estimate_beta(bqm, ss) == pytest.approx(1 / temperature, rel=1e-6)
+
+
+def test_estimate_beta_weights_num_occurrences():
+    bqm = strong_bqm(6)
+    ss = exact_sample(bqm, 1.0, 3_000, seed=16)
+    agg = ss.aggregate()
+    assert len(agg) < len(ss)
+    assert estimate_beta(bqm, agg, return_stderr=True) == pytest.approx(
+        estimate_beta(bqm, ss, return_stderr=True)
+    )
+
+
 def test_estimate_beta_of_local_minima_is_infinite():
     bqm = dimod.BinaryQuadraticModel.from_ising({}, {(0, 1): -1.0})
     assert estimate_beta(bqm, np.array([[1, 1], [-1, -1]])) == float("inf")
