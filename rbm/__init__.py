@@ -1,0 +1,44 @@
+"""Restricted Boltzmann machines in pure PyTorch: dense and convolutional (with probabilistic
+max-pooling) models, their quadratic-model description for samplers, layer stacks, exact and AIS
+evaluation, and save/load. See docs/interfaces.md ("Models") for the contract.
+"""
+
+from .base import RBM, set_validate_values
+from .conv import ConvRBM
+from .dense import BernoulliRBM, visible_bias_from_data
+from .evaluate import (
+    AISResult,
+    ais_log_partition,
+    exact_log_likelihood,
+    exact_log_partition,
+    pseudo_likelihood,
+    reconstruction_error,
+)
+from .io import load_model, load_stack, save_model, save_stack
+from .qm import QuadraticModelSpec, default_pool_penalty
+from .specs import LayerSpec, parse_layers
+from .stack import RBMStack, build_stack
+
+__all__ = [
+    "AISResult",
+    "BernoulliRBM",
+    "ConvRBM",
+    "LayerSpec",
+    "QuadraticModelSpec",
+    "RBM",
+    "RBMStack",
+    "ais_log_partition",
+    "build_stack",
+    "default_pool_penalty",
+    "exact_log_likelihood",
+    "exact_log_partition",
+    "load_model",
+    "load_stack",
+    "parse_layers",
+    "pseudo_likelihood",
+    "reconstruction_error",
+    "save_model",
+    "save_stack",
+    "set_validate_values",
+    "visible_bias_from_data",
+]

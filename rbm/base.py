@@ -1,0 +1,236 @@
+"""The protocol shared by every RBM here: energies, conditionals, sampling and input checks.
+
+:class:`RBM` implements everything that is the same for dense and convolutional models on top of
+a handful of hooks (hidden and visible logits, the bias terms, and the hidden-side partition sum
+that differs once probabilistic max-pooling is on). Models never hold β: every method that
+depends on temperature takes ``beta`` (default 1.0) and the distribution is ``exp(-β E) / Z(β)``.
+
+Input checks run on every call, so they are cheap: shapes always; NaN/Inf and the [0, 1] range
+with one fused reduction (``torch.aminmax``). :func:`set_validate_values` turns the value check
+off (it synchronises with the GPU once per call).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+__all__ = ["RBM", "set_validate_values", "check_unit_interval"]
+
+_VALIDATE_VALUES = True
+
+
+def set_validate_values(enabled: bool) -> bool:
+    """Turn the NaN/Inf/[0, 1] check of model inputs on or off for the whole process.
+
+    Shape checks always run. Returns the previous setting, so a caller can restore it.
+
+    Examples:
+        >>> previous = set_validate_values(False)
+        >>> _ = set_validate_values(previous)
+    """
+    global _VALIDATE_VALUES
+    previous = _VALIDATE_VALUES
+    _VALIDATE_VALUES = bool(enabled)
+    return previous
+
+
+def check_unit_interval(x: Tensor, name: str) -> None:
+    """Raise ValueError unless every value of ``x`` is finite and in [0, 1] (one reduction)."""
+    if not _VALIDATE_VALUES or x.numel() == 0:
+        return
+    lo, hi = torch.stack(torch.aminmax(x)).tolist()  # NaN propagates through min/max
+    if not (lo >= 0.0 and hi <= 1.0):
+        finite = math.isfinite(lo) and math.isfinite(hi)
+        what = f"[{lo:g}, {hi:g}]" if finite else "NaN or Inf"
+        raise ValueError(f"expected {name} with values in [0, 1], got values in {what}")
+
+
+def _as_float(x: Tensor, name: str, dtype: torch.dtype) -> Tensor:
+    if not isinstance(x, Tensor):
+        raise ValueError(f"expected {name} to be a torch.Tensor, got {type(x).__name__}")
+    return x if x.dtype == dtype else x.to(dtype)
+
+
+class RBM(nn.Module):
+    """Base class of :class:`~rbm.BernoulliRBM` and :class:`~rbm.ConvRBM` (binary units).
+
+    Energy ``E(v, h) = -visible_term(v) - h · hidden_logits(v)`` where ``hidden_logits`` includes
+    the hidden bias; ``p(v, h) = exp(-β E(v, h)) / Z(β)``.
+
+    Subclasses own three parameters, ``weight``, ``visible_bias`` and ``hidden_bias``, and
+    implement the hooks below (underscore methods take already validated tensors).
+    """
+
+    weight: nn.Parameter
+    visible_bias: nn.Parameter
+    hidden_bias: nn.Parameter
+
+    # ----------------------------------------------------------------- hooks for subclasses
+    def hidden_shape(self, visible_shape: tuple[int, ...]) -> tuple[int, ...]:
+        raise NotImplementedError
+
+    def num_positions(self, visible_shape: tuple[int, ...]) -> int:
+        raise NotImplementedError
+
+    def config(self) -> dict:
+        raise NotImplementedError
+
+    def to_qm(self, visible_shape: tuple[int, ...] | None = None):
+        raise NotImplementedError
+
+    def _check_v(self, v: Tensor) -> Tensor:
+        """Validated ``v`` in the model's dtype and internal layout."""
+        raise NotImplementedError
+
+    def _check_h(self, h: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def _hidden_logits_with(self, v: Tensor, weight: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def _hidden_logits(self, v: Tensor) -> Tensor:
+        return self._hidden_logits_with(v, self.weight)
+
+    def _visible_logits(self, h: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def _visible_term(self, v: Tensor) -> Tensor:
+        """``b_v · v`` per sample, shape (B,)."""
+        raise NotImplementedError
+
+    def _hidden_term(self, h: Tensor) -> Tensor:
+        """``b_h · h`` per sample, shape (B,)."""
+        raise NotImplementedError
+
+    def _hidden_log_sum(self, logits: Tensor, beta: float) -> Tensor:
+        """``log Σ_h exp(β logits · h)`` over the allowed h, per sample, shape (B,)."""
+        return F.softplus(beta * logits).flatten(1).sum(1)
+
+    def _p_h(self, logits: Tensor, beta: float) -> Tensor:
+        return torch.sigmoid(beta * logits)
+
+    def _sample_h(self, logits: Tensor, beta: float, generator: torch.Generator | None) -> Tensor:
+        return torch.bernoulli(self._p_h(logits, beta), generator=generator)
+
+    def _num_hidden_states_log(self, visible_shape: tuple[int, ...]) -> float:
+        """log of the number of allowed hidden configurations (= hidden log sum at β = 0)."""
+        return math.prod(self.hidden_shape(visible_shape)) * math.log(2.0)
+
+    # ----------------------------------------------------------------- the public protocol
+    def _check_v_value(self, v: Tensor, name: str = "v") -> Tensor:
+        v = self._check_v(_as_float(v, name, self.weight.dtype))
+        check_unit_interval(v, name)
+        return v
+
+    def _check_h_value(self, h: Tensor) -> Tensor:
+        h = self._check_h(_as_float(h, "h", self.weight.dtype))
+        check_unit_interval(h, "h")
+        return h
+
+    def hidden_logits(self, v: Tensor) -> Tensor:
+        """Hidden pre-activations ``-∂E/∂h`` (bias included), shape ``(B, *hidden_shape)``."""
+        return self._hidden_logits(self._check_v_value(v))
+
+    def visible_logits(self, h: Tensor) -> Tensor:
+        """Visible pre-activations ``-∂E/∂v`` (bias included), shape ``(B, *visible_shape)``."""
+        return self._visible_logits(self._check_h_value(h))
+
+    def p_h_given_v(self, v: Tensor, beta: float = 1.0) -> Tensor:
+        """Hidden on-probabilities at ``beta``, shape ``(B, *hidden_shape)``."""
+        return self._p_h(self._hidden_logits(self._check_v_value(v)), beta)
+
+    @torch.no_grad()
+    def sample_h_given_v(
+        self, v: Tensor, beta: float = 1.0, generator: torch.Generator | None = None
+    ) -> Tensor:
+        """A binary float sample of h given v at ``beta``, shape ``(B, *hidden_shape)``.
+
+        Not differentiable (runs under ``no_grad``); ``generator`` lives on the model's device.
+        """
+        return self._sample_h(self._hidden_logits(self._check_v_value(v)), beta, generator)
+
+    def p_v_given_h(self, h: Tensor, beta: float = 1.0) -> Tensor:
+        """Visible on-probabilities at ``beta``, shape ``(B, *visible_shape)``."""
+        return torch.sigmoid(beta * self._visible_logits(self._check_h_value(h)))
+
+    @torch.no_grad()
+    def sample_v_given_h(
+        self, h: Tensor, beta: float = 1.0, generator: torch.Generator | None = None
+    ) -> Tensor:
+        """A binary float sample of v given h at ``beta``, shape ``(B, *visible_shape)``."""
+        return torch.bernoulli(self.p_v_given_h(h, beta), generator=generator)
+
+    def energy(self, v: Tensor, h: Tensor) -> Tensor:
+        """``E(v, h)``, shape (B,). No pooling penalty: invalid pooled h are the caller's bug."""
+        v = self._check_v_value(v)
+        h = self._check_h_value(h)
+        logits = self._hidden_logits(v)
+        if h.shape != logits.shape:
+            raise ValueError(
+                f"expected h of shape {tuple(logits.shape)} to match v of shape {tuple(v.shape)},"
+                f" got {tuple(h.shape)}"
+            )
+        return -self._visible_term(v) - (logits * h).flatten(1).sum(1)
+
+    def free_energy(self, v: Tensor, beta: float = 1.0) -> Tensor:
+        """``F_β(v) = -(1/β) log Σ_h exp(-β E(v, h))``, shape (B,); ``p_β(v) ∝ exp(-β F_β(v))``.
+
+        At the default β = 1 this is the F(v) of DESIGN.md §1; it is differentiable in the
+        parameters (the pretraining loss uses it).
+        """
+        if not beta > 0:
+            raise ValueError(f"free_energy needs beta > 0, got {beta!r}")
+        return -self._log_marginal_v(self._check_v_value(v), beta) / beta
+
+    def hidden_free_energy(self, h: Tensor, beta: float = 1.0) -> Tensor:
+        """``-(1/β) log Σ_v exp(-β E(v, h))``, shape (B,): the free energy of the hidden side."""
+        if not beta > 0:
+            raise ValueError(f"hidden_free_energy needs beta > 0, got {beta!r}")
+        return -self._log_marginal_h(self._check_h_value(h), beta) / beta
+
+    def _log_marginal_v(self, v: Tensor, beta: float) -> Tensor:
+        """``log Σ_h exp(-β E(v, h))`` for validated v, shape (B,) (defined at β = 0 too)."""
+        return beta * self._visible_term(v) + self._hidden_log_sum(self._hidden_logits(v), beta)
+
+    def _log_marginal_h(self, h: Tensor, beta: float) -> Tensor:
+        """``log Σ_v exp(-β E(v, h))`` for validated h, shape (B,)."""
+        visible = F.softplus(beta * self._visible_logits(h)).flatten(1).sum(1)
+        return beta * self._hidden_term(h) + visible
+
+    def transform(self, v: Tensor) -> Tensor:
+        """The data of the next layer: ``p_h_given_v(v)`` (pooled probabilities with pooling)."""
+        return self.p_h_given_v(v)
+
+    def sparsity_penalty(
+        self, v: Tensor, target: float, strength: float = 1.0, bias_only: bool = False
+    ) -> Tensor:
+        """Differentiable sparsity regulariser (Lee, Ekanadham & Ng 2008; Lee et al. 2009).
+
+        ``strength * Σ_k (target - q_k)²`` where ``q_k`` is the mean on-probability of hidden unit
+        k (dense) or of filter k's detection units (conv: mean over batch and positions) given the
+        batch ``v``. Add it to the pretraining loss. With ``bias_only=True`` the gradient reaches
+        only the hidden biases, as in Lee et al.'s update rule.
+
+        Args:
+            v: data batch, the shape ``p_h_given_v`` accepts.
+            target: desired mean activation in (0, 1), e.g. 0.02.
+            strength: λ, multiplies the sum over units/filters.
+            bias_only: detach the weights in this term.
+
+        Returns:
+            A scalar tensor.
+        """
+        if not 0.0 < target < 1.0:
+            raise ValueError(f"sparsity target must be in (0, 1), got {target!r}")
+        v = self._check_v_value(v)
+        logits = self._hidden_logits_with(v, self.weight.detach() if bias_only else self.weight)
+        p = self._p_h(logits, 1.0)
+        q = p.transpose(0, 1).reshape(p.shape[1], -1).mean(1)
+        return strength * (target - q).pow(2).sum()
+
+    def extra_repr(self) -> str:
+        return ", ".join(f"{k}={val}" for k, val in self.config().items())

@@ -1,0 +1,282 @@
+"""The convolutional RBM of Lee, Grosse, Ranganath & Ng (ICML 2009), with probabilistic
+max-pooling.
+
+Energy (binary units, K filters ``W^k`` of shape ``(C, w, w)``, ``⋆`` = ``conv2d``'s
+cross-correlation):
+
+    E(v, h) = -Σₖ hᵏ · (Wᵏ ⋆ v) - Σₖ bₖ Σ hᵏ - Σ_c b_c Σ v_c
+
+With pooling size c, the detection map of every filter is cut into c×c blocks; at most one
+detection unit per block is on and the pooling unit of a block is on iff one is. Given v, each
+block is one categorical variable over its c² units and "all off", with probabilities
+``softmax([β·logits of the block, 0])``, and
+
+    F(v) = -Σ_c b_c Σ v_c - Σ_blocks log(1 + Σ_{j∈block} exp(logit_j))        (β = 1).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .base import RBM, _as_float
+from .dense import visible_bias_from_data
+from .qm import QuadraticModelSpec, conv_qm
+
+__all__ = ["ConvRBM"]
+
+
+def _positive_int(name: str, value) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return value
+
+
+class ConvRBM(RBM):
+    """A convolutional RBM with optional probabilistic max-pooling (Lee et al. 2009).
+
+    Shapes: ``v`` is ``(B, C, H, W)`` for any ``H, W >= kernel_size``; ``h`` (detection units)
+    is ``(B, K, H - w + 1, W - w + 1)``; with pooling size c both hidden sides must be divisible
+    by c, and pooling units are ``(B, K, (H - w + 1)/c, (W - w + 1)/c)``.
+
+    Args:
+        in_channels: C. n_filters: K. kernel_size: w (square filters).
+        pool_size: c for probabilistic max-pooling, or None for none.
+        pool_penalty: the pairwise penalty of :meth:`to_qm`; None (default) recomputes
+            :func:`rbm.qm.default_pool_penalty` from the current weights at every call.
+        visible_shape: optional default canvas ``(C, H, W)`` for :meth:`to_qm` and evaluation
+            (set by :func:`rbm.build_stack`); a plain attribute, saved in :meth:`config`.
+
+    Attributes:
+        weight: filters ``(K, C, w, w)`` (the ``weight`` of an equivalent ``nn.Conv2d``),
+            initialised ``N(0, 0.01²)``. hidden_bias: ``(K,)``, zero. visible_bias: ``(C,)``, zero.
+
+    Examples:
+        >>> _ = torch.manual_seed(0)
+        >>> rbm = ConvRBM(1, 4, 3, pool_size=2)
+        >>> v = torch.bernoulli(torch.full((2, 1, 8, 8), 0.5))
+        >>> rbm.p_h_given_v(v).shape, rbm.transform(v).shape
+        (torch.Size([2, 4, 6, 6]), torch.Size([2, 4, 3, 3]))
+        >>> h = rbm.sample_h_given_v(v, beta=2.0)
+        >>> bool((rbm.pool(h) <= 1).all())
+        True
+        >>> spec = rbm.to_qm((1, 8, 8))
+        >>> spec.n_visible, spec.n_hidden
+        (64, 144)
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        n_filters: int,
+        kernel_size: int,
+        pool_size: int | None = None,
+        pool_penalty: float | None = None,
+        visible_shape: tuple[int, int, int] | None = None,
+    ):
+        super().__init__()
+        self.in_channels = _positive_int("in_channels", in_channels)
+        self.n_filters = _positive_int("n_filters", n_filters)
+        self.kernel_size = _positive_int("kernel_size", kernel_size)
+        self.pool_size = None if pool_size is None else _positive_int("pool_size", pool_size)
+        if pool_penalty is not None:
+            pool_penalty = float(pool_penalty)
+            if not (math.isfinite(pool_penalty) and pool_penalty > 0):
+                raise ValueError(f"pool_penalty must be a positive number, got {pool_penalty!r}")
+        self.pool_penalty = pool_penalty
+        self.visible_shape = None
+        if visible_shape is not None:
+            self.hidden_shape(visible_shape)  # validates
+            self.visible_shape = tuple(int(s) for s in visible_shape)
+        w = self.kernel_size
+        self.weight = nn.Parameter(0.01 * torch.randn(n_filters, in_channels, w, w))
+        self.hidden_bias = nn.Parameter(torch.zeros(n_filters))
+        self.visible_bias = nn.Parameter(torch.zeros(in_channels))
+
+    def config(self) -> dict:
+        """Constructor arguments, ``visible_shape`` included."""
+        return {
+            "in_channels": self.in_channels,
+            "n_filters": self.n_filters,
+            "kernel_size": self.kernel_size,
+            "pool_size": self.pool_size,
+            "pool_penalty": self.pool_penalty,
+            "visible_shape": self.visible_shape,
+        }
+
+    @torch.no_grad()
+    def init_visible_bias(self, x: Tensor, eps: float = 1e-3) -> None:
+        """Set the per-channel visible bias to the log-odds of the mean of ``x`` ``(N, C, H, W)``."""
+        self._check_v(_as_float(x, "x", self.weight.dtype))
+        self.visible_bias.copy_(visible_bias_from_data(x, per_channel=True, eps=eps))
+
+    # ------------------------------------------------------------------ shapes and checks
+    @property
+    def _pooling(self) -> bool:
+        return self.pool_size is not None and self.pool_size > 1
+
+    def _shape_error(self, what: str, got, batch: bool = True) -> ValueError:
+        w = self.kernel_size
+        need = f"H, W >= {w}"
+        if self._pooling:
+            need += f" and H - {w - 1}, W - {w - 1} divisible by pool size {self.pool_size}"
+        lead = "N, " if batch else ""
+        return ValueError(f"expected {what} of shape ({lead}{self.in_channels}, H, W) with"
+                          f" {need}, got {tuple(got)}")
+
+    def hidden_shape(self, visible_shape: tuple[int, int, int]) -> tuple[int, int, int]:
+        """``(K, H - w + 1, W - w + 1)`` for a canvas ``(C, H, W)``."""
+        shape = tuple(int(s) for s in visible_shape)
+        w = self.kernel_size
+        if len(shape) != 3 or shape[0] != self.in_channels or min(shape[1:]) < w:
+            raise self._shape_error("visible_shape", shape, batch=False)
+        ho, wo = shape[1] - w + 1, shape[2] - w + 1
+        if self._pooling and (ho % self.pool_size or wo % self.pool_size):
+            raise ValueError(
+                f"hidden map {ho}x{wo} of visible shape {shape} is not divisible by pool size"
+                f" {self.pool_size} (kernel {w})"
+            )
+        return (self.n_filters, ho, wo)
+
+    def pooled_shape(self, visible_shape: tuple[int, int, int]) -> tuple[int, int, int]:
+        """Shape of :meth:`transform`'s output without batch (the hidden shape without pooling)."""
+        k, ho, wo = self.hidden_shape(visible_shape)
+        c = self.pool_size or 1
+        return (k, ho // c, wo // c)
+
+    def num_positions(self, visible_shape: tuple[int, int, int]) -> int:
+        """Hidden positions per filter, ``(H - w + 1) * (W - w + 1)``."""
+        _, ho, wo = self.hidden_shape(visible_shape)
+        return ho * wo
+
+    def _check_v(self, v: Tensor) -> Tensor:
+        w, c = self.kernel_size, self.pool_size or 1
+        if (v.ndim != 4 or v.shape[1] != self.in_channels or min(v.shape[2:]) < w
+                or (v.shape[2] - w + 1) % c or (v.shape[3] - w + 1) % c):
+            raise self._shape_error("v", v.shape)
+        return v
+
+    def _check_h(self, h: Tensor) -> Tensor:
+        c = self.pool_size or 1
+        if h.ndim != 4 or h.shape[1] != self.n_filters or h.shape[2] % c or h.shape[3] % c:
+            div = f" with H', W' divisible by {c}" if self._pooling else ""
+            raise ValueError(f"expected h of shape (N, {self.n_filters}, H', W'){div},"
+                             f" got {tuple(h.shape)}")
+        return h
+
+    # ------------------------------------------------------------------ model hooks
+    def _hidden_logits_with(self, v: Tensor, weight: Tensor) -> Tensor:
+        return F.conv2d(v, weight, self.hidden_bias)
+
+    def _visible_logits(self, h: Tensor) -> Tensor:
+        return F.conv_transpose2d(h, self.weight, self.visible_bias)
+
+    def _visible_term(self, v: Tensor) -> Tensor:
+        return v.sum(dim=(2, 3)) @ self.visible_bias
+
+    def _hidden_term(self, h: Tensor) -> Tensor:
+        return h.sum(dim=(2, 3)) @ self.hidden_bias
+
+    def _blocks(self, x: Tensor) -> Tensor:
+        """``(B, K, H', W')`` → ``(B, K, H'/c, W'/c, c*c)`` (units of a block last, row-major)."""
+        b, k, ho, wo = x.shape
+        c = self.pool_size
+        x = x.reshape(b, k, ho // c, c, wo // c, c).permute(0, 1, 2, 4, 3, 5)
+        return x.reshape(b, k, ho // c, wo // c, c * c)
+
+    def _unblocks(self, x: Tensor) -> Tensor:
+        b, k, hp, wp, _ = x.shape
+        c = self.pool_size
+        x = x.reshape(b, k, hp, wp, c, c).permute(0, 1, 2, 4, 3, 5)
+        return x.reshape(b, k, hp * c, wp * c)
+
+    def _block_probs(self, logits: Tensor, beta: float) -> Tensor:
+        """``(B, K, H'/c, W'/c, c*c + 1)``: softmax over [β·logits of the block, 0 ("all off")]."""
+        return torch.softmax(F.pad(beta * self._blocks(logits), (0, 1)), dim=-1)
+
+    def _hidden_log_sum(self, logits: Tensor, beta: float) -> Tensor:
+        if not self._pooling:
+            return super()._hidden_log_sum(logits, beta)
+        lse = torch.logsumexp(F.pad(beta * self._blocks(logits), (0, 1)), dim=-1)
+        return lse.flatten(1).sum(1)
+
+    def _p_h(self, logits: Tensor, beta: float) -> Tensor:
+        if not self._pooling:
+            return super()._p_h(logits, beta)
+        return self._unblocks(self._block_probs(logits, beta)[..., :-1])
+
+    def _sample_h(self, logits: Tensor, beta: float, generator: torch.Generator | None) -> Tensor:
+        if not self._pooling:
+            return super()._sample_h(logits, beta, generator)
+        probs = self._block_probs(logits, beta)
+        n = probs.shape[-1] - 1  # c*c units; index n means "all off"
+        u = torch.rand(probs.shape[:-1] + (1,), generator=generator, dtype=probs.dtype,
+                       device=probs.device)
+        choice = (u > probs[..., :n].cumsum(-1)).sum(-1, keepdim=True)  # in [0, n]
+        units = torch.arange(n, device=probs.device)
+        return self._unblocks((choice == units).to(probs.dtype))
+
+    def _num_hidden_states_log(self, visible_shape) -> float:
+        if not self._pooling:
+            return super()._num_hidden_states_log(visible_shape)
+        k, ho, wo = self.hidden_shape(visible_shape)
+        c = self.pool_size
+        return k * (ho // c) * (wo // c) * math.log1p(c * c)
+
+    # ------------------------------------------------------------------ pooling
+    def _need_pooling(self, what: str) -> None:
+        if self.pool_size is None:
+            raise ValueError(f"{what} needs a ConvRBM with pool_size, this one has none")
+
+    def p_pool_given_v(self, v: Tensor, beta: float = 1.0) -> Tensor:
+        """Pooling-unit on-probabilities ``1 - P(block all off)``, shape ``(B, K, H'/c, W'/c)``."""
+        self._need_pooling("p_pool_given_v")
+        logits = self.hidden_logits(v)
+        if self.pool_size == 1:
+            return torch.sigmoid(beta * logits)
+        return self._block_probs(logits, beta)[..., :-1].sum(-1)
+
+    def pool(self, h: Tensor) -> Tensor:
+        """Sum of each c×c block of ``h`` ``(B, K, H', W')`` → ``(B, K, H'/c, W'/c)``.
+
+        For a valid binary h this is the pooling units; for block-softmax probabilities
+        (``p_h_given_v``) it is the pooling on-probability.
+        """
+        self._need_pooling("pool")
+        h = self._check_h(h)
+        return h if self.pool_size == 1 else self._blocks(h).sum(-1)
+
+    def transform(self, v: Tensor) -> Tensor:
+        """Pooled probabilities ``(B, K, H'/c, W'/c)`` with pooling, else ``p_h_given_v(v)``."""
+        if self.pool_size is None:
+            return self.p_h_given_v(v)
+        return self.p_pool_given_v(v)
+
+    # ------------------------------------------------------------------ quadratic model
+    def to_qm(self, visible_shape: tuple[int, int, int] | None = None) -> QuadraticModelSpec:
+        """The model on a ``(C, H, W)`` canvas as a :class:`QuadraticModelSpec`.
+
+        ``visible_shape`` defaults to the ``visible_shape`` attribute. With pooling every pair of
+        detection units in a block gets ``+pool_penalty`` (default
+        :func:`rbm.qm.default_pool_penalty`), 0 on valid states.
+        """
+        if visible_shape is None:
+            visible_shape = self.visible_shape
+        if visible_shape is None:
+            raise ValueError(
+                "ConvRBM.to_qm needs visible_shape=(C, H, W): this model has no default canvas"
+                " (pass it, or set model.visible_shape)"
+            )
+        visible_shape = tuple(int(s) for s in visible_shape)
+        self.hidden_shape(visible_shape)
+
+        def arr(t: Tensor):
+            return t.detach().cpu().double().numpy()
+
+        return conv_qm(
+            arr(self.weight), arr(self.visible_bias), arr(self.hidden_bias), visible_shape,
+            pool_size=self.pool_size, pool_penalty=self.pool_penalty,
+        )
