@@ -1,0 +1,244 @@
+"""Greedy pretraining of RBM layers with any negative-phase sampler.
+
+The positive phase comes from data (the free energy marginalises the hidden units exactly, i.e. it
+uses hidden probabilities, not samples); the negative phase comes from whatever object is passed as
+``sampler`` (see ``docs/interfaces.md``: CD-k, PCD, a torch annealer, dwave-samplers SA, a QPU…).
+The loss of one batch is
+
+    F(v_data).mean() / P(data) − F(v_neg).mean() / P(canvas)  [+ sparsity] [+ weight cost]
+
+where P is the number of hidden positions per filter, so that a negative-phase canvas smaller than
+the data images gives the same per-position gradient scale (DESIGN.md §1, §3: conv RBM gradients
+must be averaged over positions, not summed). Its autograd gradient is exactly the log-likelihood
+gradient ⟨v hᵀ⟩_data − ⟨v hᵀ⟩_model of the RBM.
+
+This module never imports ``sampling/`` or dimod: any object with ``sample(model, v_data)`` works.
+
+Examples:
+    >>> import torch
+    >>> from rbm import BernoulliRBM
+    >>> class DataGibbs:  # a one-step Gibbs sampler started at the data (CD-1), written inline
+    ...     beta, last_info = 1.0, {}
+    ...     def sample(self, model, v):
+    ...         h = model.sample_h_given_v(v)
+    ...         v = model.sample_v_given_h(h)
+    ...         return v, model.sample_h_given_v(v)
+    >>> x = (torch.rand(64, 6) < 0.5).float()
+    >>> history = pretrain_layer(BernoulliRBM(6, 3), x, DataGibbs(), PretrainConfig(epochs=2))
+    >>> [(h["stage"], h["epoch"]) for h in history]
+    [('pretrain', 1), ('pretrain', 2)]
+    >>> history[-1]["train_log_likelihood"] < 0  # exact: 6 visible units enumerate quickly
+    True
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from rbm.evaluate import exact_log_likelihood, reconstruction_error
+
+__all__ = ["PretrainConfig", "DivergenceError", "pretrain_layer", "layer_loss", "make_optimizer"]
+
+log = logging.getLogger(__name__)
+
+
+class DivergenceError(RuntimeError):
+    """Training produced NaN/Inf; the message names the layer, epoch and a suggestion."""
+
+
+@dataclass
+class PretrainConfig:
+    """Hyper-parameters of greedy RBM pretraining (Hinton's practical guide defaults).
+
+    ``lr`` is per hidden position (the loss is averaged over positions), so the same value suits
+    dense and convolutional layers of any image size.
+    """
+
+    epochs: int = 1
+    batch_size: int = 64
+    lr: float = 0.05
+    momentum: float = 0.9
+    optimizer: str = "sgd"  # sgd (with momentum) | adam
+    weight_decay: float = 1e-4  # L2 cost on weights only (not biases)
+    sparsity_target: float | None = None  # target mean hidden activation, e.g. 0.05
+    sparsity_cost: float = 0.0
+    exact_ll_max_units: int = 20  # compute exact log-likelihood per epoch when the smaller side fits
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.epochs < 0:
+            raise ValueError(f"pretrain epochs must be >= 0, got {self.epochs}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch size must be >= 1, got {self.batch_size}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise ValueError(f"pretraining learning rate must be positive, got {self.lr}")
+        if self.optimizer not in ("sgd", "adam"):
+            raise ValueError(f"unknown optimizer {self.optimizer!r}; expected 'sgd' or 'adam'")
+        if self.sparsity_target is not None and not 0 < self.sparsity_target < 1:
+            raise ValueError(f"sparsity target must be in (0, 1), got {self.sparsity_target}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def make_optimizer(model: nn.Module, config: PretrainConfig) -> torch.optim.Optimizer:
+    """A stock torch optimizer over the model's parameters (the model never owns it)."""
+    if config.optimizer == "adam":
+        return torch.optim.Adam(model.parameters(), lr=config.lr)
+    return torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum)
+
+
+def layer_loss(model: nn.Module, v_data: Tensor, v_neg: Tensor, config: PretrainConfig) -> Tensor:
+    """The surrogate loss whose gradient is the negative log-likelihood gradient (+ regularisers).
+
+    Args:
+        v_data: positive batch, shape (B, *data_shape).
+        v_neg: negative-phase visible samples, shape (N, *canvas_shape); detached here.
+    """
+    p_data = model.num_positions(tuple(v_data.shape[1:]))
+    p_neg = model.num_positions(tuple(v_neg.shape[1:]))
+    loss = (
+        model.free_energy(v_data).mean() / p_data
+        - model.free_energy(v_neg.detach()).mean() / p_neg
+    )
+    if config.weight_decay:
+        loss = loss + 0.5 * config.weight_decay * model.weight.pow(2).sum()
+    if config.sparsity_target is not None and config.sparsity_cost:
+        loss = loss + config.sparsity_cost * model.sparsity_penalty(v_data, config.sparsity_target)
+    return loss
+
+
+def _smaller_side(model: nn.Module, data_shape: tuple[int, ...]) -> int:
+    n_visible = math.prod(data_shape)
+    n_hidden = math.prod(model.hidden_shape(data_shape))
+    return min(n_visible, n_hidden)
+
+
+def pretrain_layer(
+    model: nn.Module,
+    data: Tensor,
+    sampler: Any,
+    config: PretrainConfig | None = None,
+    *,
+    held_out: Tensor | None = None,
+    optimizer: torch.optim.Optimizer | None = None,
+    layer: int = 0,
+    start_epoch: int = 0,
+    callback: Callable[[dict[str, Any]], None] | None = None,
+    progress: Callable[..., Any] | None = None,
+) -> list[dict[str, Any]]:
+    """Train one RBM layer greedily on ``data`` and return one metrics dict per epoch.
+
+    Args:
+        model: an RBM following the model protocol of ``docs/interfaces.md``.
+        data: training inputs of this layer, shape (N, *data_shape), values in [0, 1].
+        sampler: negative-phase sampler; ``sampler.sample(model, v_batch) -> (v_neg, h_neg)``.
+        config: hyper-parameters; default :class:`PretrainConfig`.
+        held_out: optional held-out inputs for the free-energy gap (overfitting monitor) and the
+            exact test log-likelihood where the model is small enough.
+        optimizer: any torch optimizer over ``model.parameters()``; default from ``config``.
+        layer: layer index, used in metrics and messages.
+        start_epoch: first epoch number (for resumed runs).
+        callback: called with each epoch's metrics dict (e.g. to write metrics.jsonl / checkpoint).
+        progress: a tqdm-like factory ``progress(iterable, desc=..., total=...)`` for a live bar.
+
+    Each metrics dict holds ``stage``, ``layer``, ``epoch``, ``loss``, ``reconstruction_error``,
+    ``free_energy_gap`` (mean F(held-out) − mean F(train) per position; grows when overfitting),
+    ``sampler_seconds``, ``seconds``, any numeric ``last_info`` entries of the sampler averaged over
+    the epoch (e.g. ``beta_eff``), and ``exact_log_likelihood`` (train/test) when the smaller side of
+    the layer has at most ``config.exact_ll_max_units`` units.
+
+    Raises:
+        DivergenceError: the loss or the weights became NaN/Inf; the model keeps its last finite
+            state (the caller's last good checkpoint is untouched).
+    """
+    config = config or PretrainConfig()
+    if data.ndim < 2 or data.shape[0] == 0:
+        raise ValueError(f"expected pretraining data of shape (N, ...) with N >= 1, got {tuple(data.shape)}")
+    optimizer = optimizer or make_optimizer(model, config)
+    device = next(model.parameters()).device
+    generator = torch.Generator().manual_seed(config.seed + 1009 * layer)
+    data_shape = tuple(data.shape[1:])
+    exact_ok = _smaller_side(model, data_shape) <= config.exact_ll_max_units
+    history = []
+    for epoch in range(start_epoch, start_epoch + config.epochs):
+        started = time.perf_counter()
+        order = torch.randperm(data.shape[0], generator=generator)
+        batches = order.split(config.batch_size)
+        iterator = progress(batches, desc=f"pretrain layer {layer} epoch {epoch + 1}", leave=False) if progress else batches
+        sums: dict[str, float] = {}
+        counts: dict[str, int] = {}
+        for index in iterator:
+            v_data = data[index].to(device)
+            t0 = time.perf_counter()
+            v_neg, _ = sampler.sample(model, v_data)
+            sums["sampler_seconds"] = sums.get("sampler_seconds", 0.0) + time.perf_counter() - t0
+            loss = layer_loss(model, v_data, v_neg, config)
+            if not torch.isfinite(loss):
+                raise DivergenceError(
+                    f"layer {layer}, epoch {epoch + 1}: the pretraining loss became {loss.item()}; "
+                    f"try a lower --lr-pretrain (now {config.lr})"
+                )
+            snapshot = {k: p.detach().clone() for k, p in model.named_parameters()}
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            if not all(torch.isfinite(p).all() for p in model.parameters()):
+                with torch.no_grad():
+                    for k, p in model.named_parameters():
+                        p.copy_(snapshot[k])
+                raise DivergenceError(
+                    f"layer {layer}, epoch {epoch + 1}: the weights became NaN/Inf; "
+                    f"try a lower --lr-pretrain (now {config.lr})"
+                )
+            sums["loss"] = sums.get("loss", 0.0) + loss.item()
+            counts["loss"] = counts.get("loss", 0) + 1
+            for key, value in getattr(sampler, "last_info", {}).items():
+                if key != "seconds" and isinstance(value, (int, float)) and not isinstance(value, bool):
+                    sums[key] = sums.get(key, 0.0) + float(value)
+                    counts[key] = counts.get(key, 0) + 1
+            if progress and hasattr(iterator, "set_postfix"):
+                iterator.set_postfix(loss=f"{loss.item():.4f}")
+        metrics: dict[str, Any] = {"stage": "pretrain", "layer": layer, "epoch": epoch + 1}
+        metrics["loss"] = sums.pop("loss") / counts.pop("loss")
+        metrics["sampler_seconds"] = sums.pop("sampler_seconds")
+        for key, total in sums.items():
+            metrics[key] = total / counts[key]
+        metrics.update(_epoch_diagnostics(model, data, held_out, exact_ok, device))
+        metrics["seconds"] = time.perf_counter() - started
+        history.append(metrics)
+        log.info("pretrain layer %d epoch %d: %s", layer, epoch + 1, _fmt(metrics))
+        if callback:
+            callback(metrics)
+    return history
+
+
+@torch.no_grad()
+def _epoch_diagnostics(model, data, held_out, exact_ok, device, max_items: int = 1000) -> dict[str, float]:
+    train = data[:max_items].to(device)
+    out = {"reconstruction_error": float(reconstruction_error(model, train))}
+    positions = model.num_positions(tuple(data.shape[1:]))
+    if held_out is not None and len(held_out):
+        test = held_out[:max_items].to(device)
+        out["free_energy_gap"] = float(
+            (model.free_energy(test).mean() - model.free_energy(train).mean()) / positions
+        )
+    else:
+        out["free_energy_gap"] = float("nan")
+    if exact_ok:
+        out["train_log_likelihood"] = float(exact_log_likelihood(model, train))
+        if held_out is not None and len(held_out):
+            out["test_log_likelihood"] = float(exact_log_likelihood(model, held_out[:max_items].to(device)))
+    return out
+
+
+def _fmt(metrics: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items())
