@@ -1,7 +1,13 @@
 from sampling.diagnostics import compare_to_exact, estimate_beta, within_noise_floor
 from sampling.enumeration import exact_distribution, exact_sample
+from sampling.base import NegativeSampler
+from sampling.registry import available_samplers, make_sampler, register_sampler
 
 __all__ = [
+    "NegativeSampler",
+    "available_samplers",
+    "make_sampler",
+    "register_sampler",
     "compare_to_exact",
     "estimate_beta",
     "exact_distribution",
