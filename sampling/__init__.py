@@ -1,9 +1,11 @@
 from sampling.diagnostics import compare_to_exact, estimate_beta, within_noise_floor
 from sampling.enumeration import exact_distribution, exact_sample
+from sampling.boltzmann import BoltzmannSampler
 from sampling.base import NegativeSampler
 from sampling.registry import available_samplers, make_sampler, register_sampler
 
 __all__ = [
+    "BoltzmannSampler",
     "NegativeSampler",
     "available_samplers",
     "make_sampler",

@@ -145,7 +145,11 @@ def exact_sample(
     energies = exact_energies(bqm, samples)
     info = {"beta": float(beta), "timing": {"sampling_s": time.perf_counter() - t0}}
     return dimod.SampleSet.from_samples(
-        (samples, list(bqm.variables)), vartype=bqm.vartype, energy=energies, info=info
+        (samples, list(bqm.variables)),
+        vartype=bqm.vartype,
+        energy=energies,
+        info=info,
+        sort_labels=False,  # the default sorts sortable labels, losing bqm.variables order
     )
 
 

@@ -81,8 +81,9 @@ def test_exact_distribution_refuses_large_models_and_bad_beta():
     assert enumerate_states(0).shape == (1, 0)
 
 
-def test_exact_sample_is_a_labelled_sampleset():
-    bqm = strong_bqm(5, vartype="BINARY", labels=["x", "y", "z", ("t", 1), 7])
+@pytest.mark.parametrize("labels", [["x", "y", "z", ("t", 1), 7], ["e", "d", "c", "b", "a"]])
+def test_exact_sample_is_a_labelled_sampleset(labels):
+    bqm = strong_bqm(5, vartype="BINARY", labels=labels)
     ss = exact_sample(bqm, beta=2.0, num_reads=50, seed=3)
     assert isinstance(ss, dimod.SampleSet) and len(ss) == 50
     assert ss.vartype is dimod.BINARY and list(ss.variables) == list(bqm.variables)

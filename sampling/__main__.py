@@ -1,0 +1,5 @@
+"""``python -m sampling``: see :mod:`sampling.cli`."""
+
+from sampling.cli import main
+
+raise SystemExit(main())
