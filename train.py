@@ -290,7 +290,10 @@ def main(argv: list[str] | None = None) -> int:
     out: Path | None = None
     created = False
     try:
-        args = parse_args(argv)
+        try:
+            args = parse_args(argv)
+        except SystemExit as exc:  # argparse has printed usage + "error: ..." (or --help)
+            return int(exc.code or 0)
         validate(args)
         setup = prepare(args)
         out = prepare_out_dir(args)
@@ -310,6 +313,7 @@ def prepare(args: argparse.Namespace) -> dict[str, Any]:
     import imagedata
     from rbm import build_stack, load_stack, parse_layers
 
+    torch.manual_seed(args.seed)  # the layers' random initialisation below
     try:
         data = imagedata.load_dataset(
             args.dataset,
@@ -343,8 +347,24 @@ def prepare(args: argparse.Namespace) -> dict[str, Any]:
             raise UserError(f"--layers {args.layers} on {input_shape} images: {exc}") from None
     sampler_options = _sampler_options(args)
     if not (args.no_pretrain or args.init_from) and args.pretrain_epochs > 0:
-        make_layer_sampler(args.sampler, sampler_options, stack, 0)  # fail fast on bad options
+        _preflight(args, sampler_options, stack, data.x_train[:2])
     return {"data": data, "stack": stack, "specs": specs, "sampler_options": sampler_options}
+
+
+def _preflight(args: argparse.Namespace, options: dict[str, Any], stack: Any, x: torch.Tensor) -> None:
+    """Build each layer's sampler and draw once from a copy, so that options the sampler refuses
+    (e.g. a model too large for ``exact``, a canvas that does not fit) fail before any output.
+    QPU backends are only built: a draw there costs QPU time or an embedding."""
+    canvas = _parse_hw(args.canvas, "--canvas")
+    for i, layer in enumerate(stack.layers):
+        sampler = make_layer_sampler(args.sampler, options, stack, i, canvas)
+        if args.sampler in ("qpu", "mock-qpu"):
+            continue
+        try:
+            with torch.no_grad():
+                sampler.sample(layer, stack.transform(x, upto=i))
+        except ValueError as exc:
+            raise UserError(f"--sampler {args.sampler} on layer {i}: {exc}") from None
 
 
 def _sampler_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -374,11 +394,10 @@ def make_layer_sampler(name: str, options: dict[str, Any], stack: Any, layer: in
 
 
 def run(args: argparse.Namespace, setup: dict[str, Any], out: Path) -> dict[str, Any]:
-    from cnn import CNN, finetune
+    from cnn import CNN, finetune, save_cnn
     from rbm import save_stack
     from rbm.pretrain import PretrainConfig, pretrain_layer
 
-    torch.manual_seed(args.seed)
     device = resolve_device(args.device)
     data, stack = setup["data"], setup["stack"].to(device)
     _write_config(out, args)
@@ -438,7 +457,7 @@ def run(args: argparse.Namespace, setup: dict[str, Any], out: Path) -> dict[str,
         callback=on_epoch, progress=progress is not None,
     )
     timings["finetune"] = time.perf_counter() - started
-    torch.save({"config": model.config(), "state_dict": model.state_dict()}, out / "checkpoints" / "cnn.pt")
+    save_cnn(model, out / "checkpoints" / "cnn.pt")
     final = history[-1] if history else {}
     summary.update({
         "test_accuracy": final.get("test_accuracy"),
