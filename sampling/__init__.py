@@ -3,10 +3,13 @@ from sampling.enumeration import exact_distribution, exact_sample
 from sampling.boltzmann import BoltzmannSampler
 from sampling.base import NegativeSampler
 from sampling.registry import available_samplers, make_sampler, register_sampler
+from sampling.resilient import ResilientSampler, SamplerFailure
 
 __all__ = [
     "BoltzmannSampler",
     "NegativeSampler",
+    "ResilientSampler",
+    "SamplerFailure",
     "available_samplers",
     "make_sampler",
     "register_sampler",
