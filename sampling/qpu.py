@@ -1,0 +1,207 @@
+"""D-Wave QPU negative-phase samplers: ``qpu`` and its offline stand-in ``mock-qpu``.
+
+Both are :class:`sampling.base.NegativeSampler` s (``sample(model, v_data) -> (v_neg, h_neg)``)
+over the torch-free :class:`sampling.qpu_backend.QPUBackend`, which does the embedding (once per
+shape, cached on disk), tiling, chains, scaling by ``β / β_hw``, range checks, spin-reversal
+transforms, retries, unembedding and temperature calibration (see that module). Per call:
+
+1. ``spec = model.to_qm(canvas)`` (canvas: the visible shape of the negative-phase problem; for a
+   conv RBM a canvas smaller than the images keeps the problem small enough for the chip);
+2. its Ising form is sampled at the target ``beta`` by the backend (``N`` samples, default the
+   batch size; each read yields ``tiles`` of them);
+3. the samples become ``(v, h)`` tensors on the model's device (numpy only up to this boundary).
+   With max-pooling the QM holds a *finite* pooling penalty, so the annealer may return invalid
+   hidden states: ``resample_hidden="auto"`` (default) then always redraws ``h ~ p(h | v)``
+   exactly from the model given the annealer's ``v`` (valid, and exact whenever ``v`` is), and
+   reports the fraction of reads that violated pooling.
+
+``last_info`` holds ``seconds``, ``beta``, ``beta_eff`` (MPL inverse temperature of the samples
+w.r.t. the model: ≈ beta once calibrated), ``beta_hw`` (this call's hardware estimate),
+``beta_hw_calibrated``, ``scale``, ``beta_implied``, ``range_factor``, ``chain_strength``,
+``chain_break_fraction``, ``max_chain_length``, ``num_qubits``, ``tiles``, ``num_reads``,
+``qpu_calls``, ``qpu_access_time`` (µs), ``qpu_timing`` (the summed ``info['timing']``),
+``embedding`` (memory / disk / search), ``pooling_violation_fraction`` and ``hidden_resampled``.
+The calibration (``β_hw``) and the random streams are in ``state_dict()``, so they survive
+checkpoint and resume.
+
+Examples:
+    Offline, on a Pegasus P6 mock that samples 3x colder than programmed:
+
+    >>> import torch
+    >>> from rbm import BernoulliRBM
+    >>> _ = torch.manual_seed(0)
+    >>> model = BernoulliRBM(6, 3)
+    >>> sampler = MockQPUSampler(beta=1.0, tiles=4, hardware_beta=3.0, seed=0,
+    ...                          num_sweeps_hold=50, num_sweeps_anneal=20)
+    >>> v, h = sampler.sample(model, torch.zeros(100, 6))
+    >>> v.shape, h.shape, sampler.last_info["tiles"], sampler.last_info["embedding"]
+    (torch.Size([100, 6]), torch.Size([100, 3]), 4, 'search')
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import torch
+
+from sampling.base import NegativeSampler, model_dtype
+from sampling.qpu_backend import (
+    LogicalIsing,
+    QPUBackend,
+    QPUSamplingError,
+    QPUUnavailableError,
+    estimate_qpu_access_time,
+    qpu_token_configured,
+    sample_bqm,
+)
+
+__all__ = [
+    "LogicalIsing",
+    "MockQPUSampler",
+    "QPUBackend",
+    "QPUSampler",
+    "QPUSamplingError",
+    "QPUUnavailableError",
+    "estimate_qpu_access_time",
+    "qpu_token_configured",
+    "sample_bqm",
+]
+
+_BACKEND_KEYS = {
+    "solver", "token", "config_file", "profile", "client_kwargs", "tiles", "num_reads",
+    "annealing_time", "chain_strength", "chain_strength_prefactor", "spin_reversal_transforms",
+    "beta_hw", "calibrate", "calibration_gamma", "calibration_max_step", "range_policy",
+    "cache_dir", "embedding_seed", "embedding_tries", "embedding_timeout", "max_retries",
+    "retry_delay", "retry_backoff", "retry_max_delay",
+}
+
+
+class QPUSampler(NegativeSampler):
+    """Negative phase from a D-Wave QPU (``make_sampler("qpu", ...)``).
+
+    Args:
+        beta: target inverse temperature of the model.
+        num_chains: samples per call (default the batch size). canvas: visible shape of the
+            negative-phase problem (conv RBMs: smaller than the images keeps it on the chip).
+        resample_hidden: ``"auto"`` (default: resample ``h ~ p(h | v)`` exactly from the model
+            for pooling models, whose QM carries only a finite pooling penalty; keep the QPU's h
+            otherwise), ``"always"`` or ``"never"``. Resampling h given the QPU's v keeps the
+            joint exact whenever v is (the loss uses F(v_neg) only anyway).
+        seed: seed of tie-breaks, gauges and hidden resampling.
+        sampler: structured dimod sampler to use instead of ``DWaveSampler`` (tests, mocks).
+        **backend_options: see :class:`QPUBackend` (``tiles``, ``num_reads``, ``annealing_time``,
+            ``solver``, ``chain_strength_prefactor``, ``spin_reversal_transforms``, ``beta_hw``,
+            ``calibrate``, ``range_policy``, ``cache_dir``, retries …).
+
+    ``last_info`` (besides ``seconds``, ``beta``, ``num_samples``, ``canvas``): ``beta_eff`` (MPL
+    inverse temperature of the samples w.r.t. the model: ≈ beta when calibrated), ``beta_hw``
+    (this call's hardware estimate), ``beta_hw_calibrated``, ``scale``, ``beta_implied``,
+    ``range_factor``, ``chain_strength``, ``chain_break_fraction``, ``max_chain_length``,
+    ``num_qubits``, ``tiles``, ``num_reads``, ``qpu_calls``, ``qpu_access_time`` (µs, summed),
+    ``qpu_timing`` (summed ``info['timing']``), ``embedding`` (memory/disk/search),
+    ``pooling_violation_fraction``, ``hidden_resampled``.
+    """
+
+    name = "qpu"
+
+    def __init__(
+        self,
+        *,
+        beta: float = 1.0,
+        num_chains: int | None = None,
+        canvas: tuple[int, ...] | None = None,
+        resample_hidden: str = "auto",
+        seed: int | None = None,
+        device: str | torch.device | None = None,
+        sampler: Any = None,
+        **backend_options: Any,
+    ):
+        super().__init__(beta=beta, num_chains=num_chains, canvas=canvas, persistent=False,
+                         seed=seed, device=device)
+        unknown = set(backend_options) - _BACKEND_KEYS
+        if unknown:
+            raise ValueError(f"unknown {self.name} sampler options {sorted(unknown)}; "
+                             f"valid: {sorted(_BACKEND_KEYS)}")
+        if resample_hidden not in ("auto", "always", "never"):
+            raise ValueError(f"resample_hidden must be auto, always or never, got {resample_hidden!r}")
+        self.resample_hidden = resample_hidden
+        self.backend = QPUBackend(sampler=sampler, seed=seed, **backend_options)
+
+    def _draw(self, model, v_data, canvas, num_chains):
+        spec = model.to_qm(tuple(canvas))
+        ising = LogicalIsing.from_spec(spec)
+        spins, info = self.backend.sample_ising(ising, self.beta, num_chains)
+        x = ((spins + 1) // 2).astype(np.int8)
+        from sampling.bqm import pooling_violations
+
+        violated = pooling_violations(spec, x)
+        v_np, h_np = spec.split(x)
+        dtype = model_dtype(model)
+        v = torch.as_tensor(np.ascontiguousarray(v_np), dtype=dtype).reshape(num_chains, *canvas)
+        v = v.to(self._device)
+        pooling = bool(getattr(model, "pool_size", None))
+        resample = self.resample_hidden == "always" or (self.resample_hidden == "auto" and pooling)
+        if resample:
+            h = model.sample_h_given_v(v, beta=self.beta, generator=self._generator(self._device))
+        else:
+            h = torch.as_tensor(np.ascontiguousarray(h_np), dtype=dtype).to(self._device)
+        info.update(sweeps=0, pooling_violation_fraction=float(violated.mean()),
+                    hidden_resampled=resample)
+        return v, h, info
+
+    def state_dict(self) -> dict[str, Any]:
+        state = super().state_dict()
+        state["backend"] = self.backend.state_dict()
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        if "backend" in state:
+            self.backend.load_state_dict(state["backend"])
+
+    def _describe(self) -> str:
+        b = self.backend
+        return (f"tiles={b.tiles}, canvas={self.canvas}, beta_hw={b.calibrator.beta_hw:.4g}, "
+                f"calibrate={b.calibrator.enabled}")
+
+
+class MockQPUSampler(QPUSampler):
+    """``qpu`` on an offline ``MockDWaveSampler`` that samples ``exp(-hardware_beta · E_qpu)``
+    (``make_sampler("mock-qpu", ...)``); see :mod:`sampling.qpu_mock`.
+
+    Extra args: ``topology`` (``"pegasus"``), ``shape`` (``(6,)``), ``hardware_beta`` (3.0),
+    ``num_sweeps_hold`` / ``num_sweeps_anneal`` (the substitute SA schedule) and
+    ``mock_properties`` (overrides, e.g. ``{"j_range": [-0.5, 0.5]}``). The disk cache is off by
+    default (``cache_dir=None``); the initial ``beta_hw`` guess defaults to 1.0, so calibration
+    has something to find.
+    """
+
+    name = "mock-qpu"
+
+    def __init__(
+        self,
+        *,
+        topology: str = "pegasus",
+        shape: tuple[int, ...] | None = None,
+        hardware_beta: float = 3.0,
+        num_sweeps_hold: int = 200,
+        num_sweeps_anneal: int = 100,
+        mock_properties: Mapping | None = None,
+        seed: int | None = None,
+        cache_dir: str | os.PathLike | bool | None = None,
+        beta_hw: float = 1.0,
+        **options: Any,
+    ):
+        from sampling.qpu_mock import make_mock_dwave_sampler
+
+        mock = make_mock_dwave_sampler(
+            topology, shape, hardware_beta=hardware_beta, num_sweeps_hold=num_sweeps_hold,
+            num_sweeps_anneal=num_sweeps_anneal,
+            seed=None if seed is None else seed + 1, properties=dict(mock_properties or {}) or None,
+        )
+        super().__init__(sampler=mock, seed=seed, beta_hw=beta_hw,
+                         cache_dir=False if cache_dir is None else cache_dir, **options)
+        self.hardware_beta = float(hardware_beta)
