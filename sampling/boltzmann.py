@@ -56,6 +56,7 @@ import numpy as np
 from dimod.exceptions import SamplerUnknownArgWarning
 
 from sampling.enumeration import MAX_EXACT_VARIABLES, exact_sample
+from sampling.qpu_backend import sample_mock_qpu_method, sample_qpu_method
 from sampling.schedules import SCHEDULES, beta_schedule
 
 __all__ = [
@@ -365,6 +366,8 @@ def _run_sa(bqm, sched, num_reads, seed, initial_states) -> dimod.SampleSet:
 register_method("sa", _sample_sa)
 register_method("gibbs", _sample_gibbs)
 register_method("exact", _sample_exact)
+register_method("qpu", sample_qpu_method)  # sampling/qpu_backend.py: D-Wave QPU at target beta
+register_method("mock-qpu", sample_mock_qpu_method)  # the same pipeline on an offline mock
 
 
 # --------------------------------------------------------------------------- helpers

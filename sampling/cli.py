@@ -164,6 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit status (2 for user errors, printed as one ``error:`` line)."""
     from sampling.boltzmann import SamplerArgumentError
+    from sampling.qpu_backend import QPUSamplingError, QPUUnavailableError
 
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
@@ -172,7 +173,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "sample":
             return _cmd_sample(args)
         return _cmd_exact_check(args)
-    except (ProblemFileError, SamplerArgumentError) as exc:
+    except (ProblemFileError, SamplerArgumentError, QPUUnavailableError, QPUSamplingError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -97,6 +97,8 @@ class QPUUnavailableError(RuntimeError):
     """No D-Wave QPU can be used: no token configured, no network, authentication or solver
     selection failed. The message says how to configure a token and which samplers work offline."""
 
+    retryable = False  # retrying cannot create a token: sampling.resilient lets it through
+
 
 class QPUSamplingError(RuntimeError):
     """A QPU call kept failing after the configured retries (the training loop keeps its last

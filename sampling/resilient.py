@@ -11,8 +11,9 @@ the sampler protocol of ``docs/interfaces.md``:
 3. otherwise raise :class:`SamplerFailure`, naming the sampler and the last error, so the caller can
    stop with its last good checkpoint intact.
 
-User mistakes (``ValueError``/``TypeError``: a model too large for ``exact``, a bad canvas) are not
-retried: they would fail again.
+User mistakes (``ValueError``/``TypeError``: a model too large for ``exact``, a bad canvas) and
+errors that declare ``retryable = False`` (e.g. ``QPUUnavailableError``: no token) are not retried:
+they would fail again.
 
 Examples:
     >>> import torch
@@ -88,6 +89,8 @@ class ResilientSampler:
             except NOT_RETRIED:
                 raise
             except Exception as exc:  # noqa: BLE001 - any backend fault (network, solver, timeout)
+                if not getattr(exc, "retryable", True):
+                    raise
                 error = exc
                 continue
             self.last_info = {**getattr(self.primary, "last_info", {}), "retries": attempt, "fallback": 0}

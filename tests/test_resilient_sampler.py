@@ -98,3 +98,15 @@ def test_state_dict_round_trips_persistent_chains(model_and_data):
 def test_bad_arguments(kwargs, needle):
     with pytest.raises(ValueError, match=needle):
         ResilientSampler(make_sampler("cd"), **kwargs)
+
+
+def test_errors_marked_not_retryable_pass_straight_through(model_and_data):
+    from sampling.qpu_backend import QPUUnavailableError
+
+    model, v = model_and_data
+    backend = FaultyBackend(make_sampler("cd", seed=0), fail_on=())
+    backend.sample = lambda m, x: (_ for _ in ()).throw(QPUUnavailableError("no token"))
+    sampler = ResilientSampler(backend, fallback=make_sampler("cd"), retries=4,
+                               sleep=lambda s: pytest.fail("must not retry"))
+    with pytest.raises(QPUUnavailableError):
+        sampler.sample(model, v)
