@@ -1,8 +1,16 @@
 """The CNN side: a network built from layer specs or a pretrained RBM stack, SGD fine-tuning,
-evaluation and reports. See docs/interfaces.md ("CNN") for the contract.
+evaluation and reports.
 
-cnn/ may import rbm/ (it does not need to: it reads ``weight``/``hidden_bias`` of the layers)
-and never imports sampling/.
+* :class:`CNN` ``(layers, input_shape, n_classes, activation="relu", pooling="max",
+  head_units=128, dropout=0.25)``; :meth:`CNN.from_stack` ``(stack, n_classes, bias_init="shift",
+  weight_scale=1.0, data=images)``; :meth:`CNN.calibrate`; ``layer_outputs``, ``features``,
+  ``config()``, :func:`save_cnn` / :func:`load_cnn`.
+* :func:`finetune` ``(model, train=(x, y), test=(x, y), **FinetuneConfig fields, device,
+  callback, progress, sa_refine, checkpoint, resume)`` → one metrics dict per epoch;
+  :func:`evaluate`, :func:`confusion_matrix`; plots in :mod:`cnn.plots`.
+* :mod:`cnn.sa_refine`: simulated-annealing refinement of the classifier (Rere et al. 2015).
+
+cnn/ reads ``weight``/``hidden_bias`` of the RBM layers and never imports sampling/.
 """
 
 from .finetune import SCHEDULES, FinetuneConfig, confusion_matrix, evaluate, finetune, random_shift

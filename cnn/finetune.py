@@ -197,6 +197,8 @@ def finetune(
     progress: bool = False,
     sa_refine: Any = None,
     eval_batch_size: int = 500,
+    checkpoint: Callable[[dict[str, Any]], None] | None = None,
+    resume: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """Fine-tune ``model`` with SGD on ``train`` and evaluate on ``test`` after every epoch.
 
@@ -213,12 +215,22 @@ def finetune(
         sa_refine: a :class:`cnn.sa_refine.SARefineConfig` to refine the classifier layer by
             simulated annealing after SGD minibatches (Rere et al. 2015); ``None`` disables it.
             The model must have ``features`` and ``classifier`` (as :class:`cnn.CNN` has).
+        eval_batch_size: batch size of the per-epoch evaluation.
+        checkpoint: ``checkpoint(train_state)`` after every epoch (after ``callback``) with
+            everything needed to resume: ``epoch``, ``step``, ``model`` and ``optimizer``
+            state dicts, the ``generator`` and ``torch_rng`` (and ``cuda_rng``) states, the
+            ``history`` so far, the SA refiner's state (``sa``) and the ``settings`` it ran with.
+            The tensors are live views: save or deep-copy the dict before returning.
+        resume: a ``train_state`` given to ``checkpoint`` by an earlier call with the same
+            settings: the model, optimizer and random streams are restored and training goes on
+            from the next epoch, so that the result equals an uninterrupted run. A state
+            recorded with other settings raises ``ValueError`` naming them.
 
     Returns:
-        one dict per epoch: ``epoch``, ``train_loss`` (mean minibatch loss during the epoch, with
-        augmentation and dropout), ``train_accuracy`` (ditto), ``test_loss``,
-        ``test_accuracy``, ``seconds`` (wall time of the epoch's training and evaluation),
-        ``lr`` (at the epoch's start) and, with ``sa_refine``, ``sa_acceptance`` and
+        one dict per epoch (including resumed ones): ``epoch``, ``train_loss`` (mean minibatch
+        loss during the epoch, with augmentation and dropout), ``train_accuracy`` (ditto),
+        ``test_loss``, ``test_accuracy``, ``seconds`` (wall time of the epoch's training and
+        evaluation), ``lr`` (at the epoch's start) and, with ``sa_refine``, ``sa_acceptance`` and
         ``sa_seconds`` (and ``sa_loss_gain``, see :class:`cnn.sa_refine.SARefiner`).
 
     Examples:
@@ -266,18 +278,36 @@ def finetune(
     total = steps_per_epoch * epochs
     warmup = int(round(warmup_epochs * steps_per_epoch))
     generator = torch.Generator().manual_seed(seed)
+    settings = {
+        "epochs": epochs, "lr": lr, "momentum": momentum, "weight_decay": weight_decay,
+        "batch_size": batch_size, "schedule": schedule, "warmup_epochs": warmup_epochs,
+        "augment": augment, "seed": seed, "n_train": int(n), "sa_refine": sa_refine is not None,
+    }
+    history: list[dict[str, Any]] = []
+    step, start = 0, 0
+    cuda_index = (device.index or 0) if device.type == "cuda" else None
+    if resume is not None:
+        _check_resume(resume, settings)
+        model.load_state_dict(resume["model"])
+        optimizer.load_state_dict(resume["optimizer"])
+        generator.set_state(resume["generator"])
+        if refiner is not None:
+            refiner.load_state_dict(resume["sa"])
+        history = [dict(r) for r in resume.get("history", [])]
+        step, start = int(resume["step"]), int(resume["epoch"])
 
-    epoch_iter: Any = range(1, epochs + 1)
+    epoch_iter: Any = range(start + 1, epochs + 1)
     if progress:
         from tqdm.auto import tqdm
 
-        epoch_iter = tqdm(epoch_iter, desc="fine-tune", unit="epoch")
+        epoch_iter = tqdm(epoch_iter, desc="fine-tune", unit="epoch", initial=start, total=epochs)
 
-    history: list[dict[str, Any]] = []
-    step = 0
-    devices = [device.index or 0] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
+    with torch.random.fork_rng(devices=[] if cuda_index is None else [cuda_index]):
         torch.manual_seed(seed)
+        if resume is not None:
+            torch.set_rng_state(resume["torch_rng"])
+            if cuda_index is not None and resume.get("cuda_rng") is not None:
+                torch.cuda.set_rng_state(resume["cuda_rng"], cuda_index)
         for epoch in epoch_iter:
             t0 = time.perf_counter()
             model.train()
@@ -328,6 +358,35 @@ def finetune(
                 )
             if callback is not None:
                 callback(epoch, metrics)
+            if checkpoint is not None:
+                checkpoint({
+                    "epoch": epoch,
+                    "step": step,
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "generator": generator.get_state(),
+                    "torch_rng": torch.get_rng_state(),
+                    "cuda_rng": (
+                        None if cuda_index is None else torch.cuda.get_rng_state(cuda_index)
+                    ),
+                    "sa": None if refiner is None else refiner.state_dict(),
+                    "history": [dict(r) for r in history],
+                    "settings": dict(settings),
+                })
     model.eval()
     return history
+
+
+def _check_resume(state: dict[str, Any], settings: dict[str, Any]) -> None:
+    missing = [k for k in ("epoch", "step", "model", "optimizer", "generator", "torch_rng")
+               if k not in state]
+    if missing:
+        raise ValueError(f"resume state lacks {', '.join(missing)}: not a finetune checkpoint")
+    saved = state.get("settings", {})
+    differ = [f"{k}: checkpoint {saved[k]!r}, now {v!r}" for k, v in settings.items()
+              if k in saved and saved[k] != v]
+    if differ:
+        raise ValueError(
+            "cannot resume fine-tuning with other settings (" + "; ".join(differ) + ")"
+        )
 

@@ -213,6 +213,14 @@ class SARefiner:
         self._step = 0
         self.start_epoch()
 
+    def state_dict(self) -> dict[str, Any]:
+        """The random stream and step counter (for resuming :func:`cnn.finetune`)."""
+        return {"generator": self.generator.get_state(), "step": self._step}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.generator.set_state(state["generator"])
+        self._step = int(state["step"])
+
     def start_epoch(self) -> None:
         self._accepted = 0
         self._moves = 0

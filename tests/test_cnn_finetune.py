@@ -164,3 +164,26 @@ def test_filter_grid_normalises_each_filter():
     assert np.isnan(grid[:, 3]).all()
     many = filter_grid(torch.randn(2, 4, 3, 3))  # one row per filter, one tile per channel
     assert many.shape == (7, 15)
+
+
+def test_resume_from_a_checkpoint_equals_an_uninterrupted_run(digits):
+    """Stop after 2 of 4 epochs, rebuild the model, resume: same history and weights."""
+    import copy
+
+    train, test = digits
+    kw = dict(FAST, augment=1, seed=3)
+    full = finetune(_net(dropout=0.3, head_units=16), train, test, **kw)
+    states = []
+    first = _net(dropout=0.3, head_units=16)
+    finetune(first, train, test, checkpoint=lambda s: states.append(copy.deepcopy(s)),
+             **dict(kw, epochs=4), callback=lambda e, m: None)
+    assert [s["epoch"] for s in states] == [1, 2, 3, 4]
+    torch.manual_seed(999)  # the global RNG state must not matter: it is restored
+    resumed_net = _net(dropout=0.3, head_units=16, seed=5)  # other initial weights: overwritten
+    resumed = finetune(resumed_net, train, test, resume=states[1], **kw)
+    strip = lambda h: [{k: v for k, v in r.items() if k != "seconds"} for r in h]  # noqa: E731
+    assert strip(resumed) == strip(full)
+    for key, value in resumed_net.state_dict().items():
+        assert torch.equal(value, first.state_dict()[key]), key
+    with pytest.raises(ValueError, match="epochs: checkpoint 4, now 6"):
+        finetune(_net(), train, test, resume=states[1], **dict(kw, epochs=6))

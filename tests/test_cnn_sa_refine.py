@@ -110,3 +110,17 @@ def test_finetune_with_sa_refine_end_to_end(digits):
     with pytest.raises(TypeError, match="classifier"):
         finetune(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10)), train,
                  epochs=1, sa_refine=cfg)
+
+
+def test_resume_with_sa_refine_continues_the_same_random_stream(digits):
+    import copy
+
+    train, test = digits
+    cfg = SARefineConfig(sigma=5e-3, initial_temperature=1e-3, moves_per_temperature=5,
+                         n_temperatures=2, every=3, seed=2)
+    kw = dict(epochs=3, lr=0.1, batch_size=64, augment=0, seed=1, sa_refine=cfg)
+    states = []
+    full = finetune(_net(), train, test, checkpoint=lambda s: states.append(copy.deepcopy(s)), **kw)
+    resumed = finetune(_net(), train, test, resume=states[0], **kw)
+    strip = lambda h: [{k: v for k, v in r.items() if "seconds" not in k} for r in h]  # noqa: E731
+    assert strip(resumed) == strip(full)
