@@ -32,9 +32,10 @@ from typing import Any
 
 import torch
 
+from rundir import MetricsLog, RunState, atomic_write, write_json_atomic
+
 log = logging.getLogger("train")
 
-SAMPLERS = ("cd", "pcd", "annealed", "sa", "neal", "qpu", "mock-qpu", "exact")
 DEFAULTS: dict[str, Any] = {}  # filled by build_parser(); the keys a --config file may use
 
 
@@ -47,6 +48,9 @@ class UserError(Exception):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from sampling import available_samplers
+
+    samplers = available_samplers()  # built-ins plus any backend registered with register_sampler
     p = argparse.ArgumentParser(
         prog="train.py",
         description=(
@@ -76,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="layer specs: FILTERSxKERNEL[pPOOL] conv layers, then fcUNITS dense layers (default: %(default)s)")
 
     g = p.add_argument_group("negative-phase sampler")
-    g.add_argument("--sampler", default="annealed", choices=SAMPLERS,
+    g.add_argument("--sampler", default="annealed", choices=samplers,
                    help="annealed: torch block-Gibbs annealer; sa/neal: dwave-samplers SA; qpu: D-Wave; "
                         "mock-qpu: offline QPU stand-in; cd/pcd: Gibbs baselines; exact: tiny models (default: %(default)s)")
     g.add_argument("--beta", type=float, default=1.0, help="target inverse temperature of the negative phase")
@@ -89,6 +93,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="negative-phase canvas of conv layers (default: the layer's data size)")
     g.add_argument("--persistent", action=argparse.BooleanOptionalAction, default=True,
                    help="keep annealer chains between batches (annealed/sa)")
+    g.add_argument("--fallback-sampler", default=None, choices=samplers,
+                   help="sampler for a batch on which --sampler kept failing (logged, recorded in metrics)")
+    g.add_argument("--sampler-retries", type=int, default=3,
+                   help="retries of a failing sampler call, with exponential backoff (default: %(default)s)")
+    g.add_argument("--sampler-backoff", type=float, default=1.0,
+                   help="seconds before the first retry; doubles each time (default: %(default)s)")
     g.add_argument("--sampler-option", action="append", default=[], metavar="KEY=VALUE",
                    help="extra sampler option, repeatable (e.g. tiles=4, solver=Advantage_system4.1)")
 
@@ -114,18 +124,26 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--pretrain-only", action="store_true", help="pretrain, save the RBM layers, stop")
     mode.add_argument("--init-from", default=None, metavar="RUN_DIR", help="fine-tune from the layers saved in RUN_DIR")
     mode.add_argument("--no-pretrain", action="store_true", help="random-init baseline: skip pretraining")
+    g.add_argument("--resume", default=None, metavar="RUN_DIR",
+                   help="continue a stopped run from its last completed epoch (same config, same result)")
     g.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bars (default: on when stderr is a terminal)")
     g.add_argument("--plots", action=argparse.BooleanOptionalAction, default=True, help="write PNG plots")
     DEFAULTS.clear()
-    DEFAULTS.update({a.dest: a.default for a in p._actions if a.dest not in ("help", "config")})
+    DEFAULTS.update({a.dest: a.default for a in p._actions if a.dest not in ("help", "config", "resume")})
     return p
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Parse flags, merging a ``--config`` TOML file under them (flags win)."""
     parser = build_parser()
-    config_path = _find_config(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    resume = _find_option(argv, "--resume")
+    if resume is not None:
+        if _find_option(argv, "--config") is not None:
+            raise UserError("--resume takes the run's own config.toml; do not pass --config with it")
+        argv = ["--config", str(Path(resume) / "config.toml"), *argv]
+    config_path = _find_option(argv, "--config")
     if config_path is not None:
         parser.set_defaults(**load_config(config_path))
     args = parser.parse_args(argv)
@@ -133,11 +151,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def _find_config(argv: list[str] | None) -> str | None:
+def _find_option(argv: list[str], flag: str) -> str | None:
     pre = argparse.ArgumentParser(add_help=False)
-    pre.add_argument("--config", default=None)
+    pre.add_argument(flag, default=None)
     known, _ = pre.parse_known_args(argv)
-    return known.config
+    return getattr(known, flag.lstrip("-").replace("-", "_"))
 
 
 def load_config(path: str) -> dict[str, Any]:
@@ -203,7 +221,8 @@ def validate(args: argparse.Namespace) -> None:
         (0 < args.label_fraction <= 1, f"--label-fraction must be in (0, 1], got {args.label_fraction}"),
         (args.sweeps is None or args.sweeps >= 1, f"--sweeps must be >= 1, got {args.sweeps}"),
         (args.num_chains is None or args.num_chains >= 1, f"--num-chains must be >= 1, got {args.num_chains}"),
-        (args.sampler in SAMPLERS, f"unknown sampler {args.sampler!r}; expected one of {', '.join(SAMPLERS)}"),
+        (args.sampler_retries >= 0, f"--sampler-retries must be >= 0, got {args.sampler_retries}"),
+        (args.sampler_backoff >= 0, f"--sampler-backoff must be >= 0, got {args.sampler_backoff}"),
     ]
     for ok, message in checks:
         if not ok:
@@ -250,35 +269,8 @@ def prepare_out_dir(args: argparse.Namespace) -> Path:
 
 def config_record(args: argparse.Namespace) -> dict[str, Any]:
     """Everything needed to reproduce the run, as TOML-able values (None omitted)."""
-    record = {k: v for k, v in vars(args).items() if k in DEFAULTS and v is not None}
-    record["seed"] = args.seed
-    return record
-
-
-def write_json_atomic(path: Path, obj: Any) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=_json_default) + "\n")
-    os.replace(tmp, path)
-
-
-def _json_default(obj: Any) -> Any:
-    if isinstance(obj, torch.Tensor):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"not JSON serializable: {type(obj).__name__}")
-
-
-class MetricsLog:
-    """Appends one JSON object per line to metrics.jsonl (flushed every epoch)."""
-
-    def __init__(self, path: Path):
-        self.path = path
-
-    def __call__(self, record: dict[str, Any]) -> None:
-        clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in record.items()}
-        with self.path.open("a") as f:
-            f.write(json.dumps(clean, default=_json_default) + "\n")
+    skip = {"out", "progress"}  # where and how a run shows itself do not change its result
+    return {k: v for k, v in vars(args).items() if k in DEFAULTS and k not in skip and v is not None}
 
 
 # --------------------------------------------------------------------------------------------
@@ -286,6 +278,7 @@ class MetricsLog:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit status (0 ok, 1 run stopped, 2 user error, 130 Ctrl-C)."""
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     out: Path | None = None
     created = False
@@ -295,17 +288,70 @@ def main(argv: list[str] | None = None) -> int:
         except SystemExit as exc:  # argparse has printed usage + "error: ..." (or --help)
             return int(exc.code or 0)
         validate(args)
+        state = load_resume_state(args) if args.resume else None
         setup = prepare(args)
-        out = prepare_out_dir(args)
-        created = True
-        summary = run(args, setup, out)
+        if state is None:
+            out = prepare_out_dir(args)
+            created = True
+            args.out = str(out)
+        else:
+            out = Path(args.resume)
+            print(f"resuming {out} at stage {state['stage']}"
+                  + (f", layer {state['layer']}" if state["stage"] == "pretrain" else "")
+                  + f", after epoch {state['epoch']}", file=sys.stderr)
+        summary = run(args, setup, out, state)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         if created and out is not None:
             shutil.rmtree(out, ignore_errors=True)
         return 2
+    except KeyboardInterrupt:
+        return _stopped(out, "interrupted", 130)
+    except Exception as exc:
+        kind = _stop_kind(exc)
+        if kind is None or out is None:
+            raise
+        return _stopped(out, f"{kind}: {exc}", 2 if kind == "QPU unavailable" else 1)
     print_summary(summary)
     return 0
+
+
+def _stop_kind(exc: Exception) -> str | None:
+    """Failures that end a run cleanly (no traceback; the last good checkpoint is kept)."""
+    from rbm.pretrain import DivergenceError
+    from sampling import SamplerFailure
+
+    if isinstance(exc, DivergenceError):
+        return "diverged"
+    if isinstance(exc, SamplerFailure):
+        return "sampler failed"
+    if type(exc).__name__ == "QPUUnavailableError":
+        return "QPU unavailable"
+    return None
+
+
+def _stopped(out: Path | None, message: str, code: int) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    if out is not None and RunState(out).exists():
+        print(f"the last completed epoch is saved in {out}/checkpoints; continue with:\n"
+              f"  python train.py --resume {out}", file=sys.stderr)
+    elif out is not None:
+        print(f"no epoch was completed; partial output is in {out}", file=sys.stderr)
+    return code
+
+
+def load_resume_state(args: argparse.Namespace) -> dict[str, Any]:
+    state_file = RunState(Path(args.resume))
+    if not state_file.exists():
+        raise UserError(f"--resume {args.resume}: no checkpoints/state.pt there (not a run directory, "
+                        "or it stopped before its first epoch)")
+    try:
+        state = state_file.load()
+    except ValueError as exc:
+        raise UserError(f"--resume {args.resume}: {exc}") from None
+    if state.get("stage") == "done":
+        raise UserError(f"--resume {args.resume}: that run has already finished")
+    return state
 
 
 def prepare(args: argparse.Namespace) -> dict[str, Any]:
@@ -393,84 +439,173 @@ def make_layer_sampler(name: str, options: dict[str, Any], stack: Any, layer: in
         raise UserError(f"--sampler {name}: {exc}") from None
 
 
-def run(args: argparse.Namespace, setup: dict[str, Any], out: Path) -> dict[str, Any]:
-    from cnn import CNN, finetune, save_cnn
-    from rbm import save_stack
-    from rbm.pretrain import PretrainConfig, pretrain_layer
+def make_resilient_sampler(args: argparse.Namespace, options: dict[str, Any], stack: Any, layer: int, canvas=None):
+    """The layer's sampler behind bounded retries and the optional --fallback-sampler."""
+    from sampling import ResilientSampler
 
+    primary = make_layer_sampler(args.sampler, options, stack, layer, canvas)
+    fallback = None
+    if args.fallback_sampler:
+        fallback_options = {k: v for k, v in options.items() if k in ("beta", "seed", "num_chains")}
+        fallback = make_layer_sampler(args.fallback_sampler, fallback_options, stack, layer, canvas)
+    return ResilientSampler(primary, fallback, retries=args.sampler_retries, backoff=args.sampler_backoff)
+
+
+def run(args: argparse.Namespace, setup: dict[str, Any], out: Path, state: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Pretrain (unless skipped), then fine-tune; checkpoint after every epoch; resume from ``state``."""
     device = resolve_device(args.device)
-    data, stack = setup["data"], setup["stack"].to(device)
-    _write_config(out, args)
-    metrics = MetricsLog(out / "metrics.jsonl")
-    progress = _progress_factory(args)
-    timings: dict[str, float] = {}
+    stack = setup["stack"].to(device)
+    if state is None:
+        _write_config(out, args)
+        (out / "checkpoints").mkdir(exist_ok=True)
+    else:
+        stack.load_state_dict(state["stack"])
+        torch.set_rng_state(state["torch_rng"])
+    run_state = RunState(out)
+    metrics = MetricsLog(out / "metrics.jsonl", keep_lines=None if state is None else state["metrics_lines"])
+    timings: dict[str, float] = dict(state["timings"]) if state else {}
     summary: dict[str, Any] = {"out": str(out), "dataset": args.dataset, "layers": args.layers,
                                "sampler": None if args.no_pretrain or args.init_from else args.sampler}
-    (out / "checkpoints").mkdir()
-
-    pretrain_history: list[dict[str, Any]] = []
+    context = {"args": args, "setup": setup, "out": out, "stack": stack, "device": device,
+               "metrics": metrics, "run_state": run_state, "timings": timings,
+               "progress": _progress_factory(args)}
+    history = list(state.get("pretrain_history", [])) if state else []
     if not args.no_pretrain and not args.init_from and args.pretrain_epochs > 0:
-        started = time.perf_counter()
-        canvas = _parse_hw(args.canvas, "--canvas")
-        x_train, x_test = data.x_train.to(device), data.x_test.to(device)
-        for i, layer in enumerate(stack.layers):
-            with torch.no_grad():
-                layer_train = stack.transform(x_train, upto=i)
-                layer_test = stack.transform(x_test, upto=i)
-            layer.init_visible_bias(layer_train)
-            sampler = make_layer_sampler(args.sampler, setup["sampler_options"], stack, i, canvas)
-            config = PretrainConfig(
-                epochs=args.pretrain_epochs, batch_size=args.batch_size, lr=args.lr_pretrain,
-                momentum=args.momentum_pretrain, weight_decay=args.weight_decay_pretrain,
-                sparsity_target=args.sparsity_target, sparsity_cost=args.sparsity_cost, seed=args.seed,
-            )
-            history = pretrain_layer(layer, layer_train, sampler, config, held_out=layer_test, layer=i,
-                                     callback=metrics, progress=progress)
-            pretrain_history.extend(history)
-            save_stack(stack, out / "checkpoints" / "stack.pt")
-            if args.plots:
-                _plot_layer(out, stack, i, sampler, layer_train)
-        timings["pretrain"] = time.perf_counter() - started
-        summary["pretrain"] = pretrain_history[-len(stack.layers):] if pretrain_history else []
-        if args.plots:
-            _plot_pretrain_curves(out, pretrain_history)
+        resume = state if state and state["stage"] == "pretrain" else None
+        if state is None or resume is not None:
+            history = pretrain_stage(context, history, resume)
+        summary["pretrain"] = [h for h in history if h["epoch"] == args.pretrain_epochs]
     if args.pretrain_only:
+        timings["total"] = sum(v for k, v in timings.items() if k != "total")
         summary["seconds"] = timings
+        run_state.save({**_base_state(context, history), "stage": "done"})
         write_json_atomic(out / "summary.json", summary)
         return summary
+    resume = state if state and state["stage"] == "finetune" else None
+    summary.update(finetune_stage(context, history, resume))
+    timings["total"] = sum(v for k, v in timings.items() if k != "total")
+    summary["seconds"] = timings
+    write_json_atomic(out / "summary.json", summary)
+    return summary
 
-    started = time.perf_counter()
+
+def _base_state(context: dict[str, Any], pretrain_history: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "stack": context["stack"].state_dict(),
+        "torch_rng": torch.get_rng_state(),
+        "timings": dict(context["timings"]),
+        "metrics_lines": context["metrics"].lines,
+        "pretrain_history": list(pretrain_history),
+    }
+
+
+def pretrain_stage(context: dict[str, Any], history: list[dict[str, Any]], resume: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Greedy layer-wise pretraining; a checkpoint after every epoch of every layer."""
+    from rbm import save_stack
+    from rbm.pretrain import PretrainConfig, make_optimizer, pretrain_layer
+
+    args, setup, out, stack, device = (context[k] for k in ("args", "setup", "out", "stack", "device"))
+    data = setup["data"]
+    canvas = _parse_hw(args.canvas, "--canvas")
+    x_train, x_test = data.x_train.to(device), data.x_test.to(device)
+    timings = context["timings"]
+    first = resume["layer"] if resume else 0
+    for i in range(first, len(stack.layers)):
+        layer = stack.layers[i]
+        with torch.no_grad():
+            layer_train = stack.transform(x_train, upto=i)
+            layer_test = stack.transform(x_test, upto=i)
+        layer_resume = resume if resume and resume["layer"] == i else None
+        if layer_resume is None:
+            layer.init_visible_bias(layer_train)
+        sampler = make_resilient_sampler(args, setup["sampler_options"], stack, i, canvas)
+        config = PretrainConfig(
+            epochs=args.pretrain_epochs, batch_size=args.batch_size, lr=args.lr_pretrain,
+            momentum=args.momentum_pretrain, weight_decay=args.weight_decay_pretrain,
+            sparsity_target=args.sparsity_target, sparsity_cost=args.sparsity_cost, seed=args.seed,
+        )
+        optimizer = make_optimizer(layer, config)
+        generator = torch.Generator().manual_seed(args.seed + 1009 * i)
+        start_epoch = 0
+        if layer_resume is not None:
+            optimizer.load_state_dict(layer_resume["optimizer"])
+            sampler.load_state_dict(layer_resume["sampler"])
+            generator.set_state(layer_resume["generator"])
+            start_epoch = layer_resume["epoch"]
+        clock = [time.perf_counter()]
+
+        def on_epoch(record: dict[str, Any], i: int = i, sampler: Any = sampler, optimizer: Any = optimizer,
+                     generator: torch.Generator = generator, clock: list[float] = clock) -> None:
+            now = time.perf_counter()
+            timings["pretrain"] = timings.get("pretrain", 0.0) + now - clock[0]
+            clock[0] = now
+            context["metrics"](record)
+            history.append(record)
+            atomic_write(out / "checkpoints" / "stack.pt", lambda tmp: save_stack(stack, tmp))
+            context["run_state"].save({
+                **_base_state(context, history), "stage": "pretrain", "layer": i, "epoch": record["epoch"],
+                "optimizer": optimizer.state_dict(), "sampler": sampler.state_dict(),
+                "generator": generator.get_state(),
+            })
+
+        pretrain_layer(layer, layer_train, sampler, config, held_out=layer_test, optimizer=optimizer,
+                       layer=i, start_epoch=start_epoch, generator=generator, callback=on_epoch,
+                       progress=context["progress"])
+        if args.plots:
+            _plot_layer(out, stack, i, sampler, layer_train)
+    if args.plots and history:
+        _plot_pretrain_curves(out, history)
+    return history
+
+
+def finetune_stage(context: dict[str, Any], pretrain_history: list[dict[str, Any]], resume: dict[str, Any] | None) -> dict[str, Any]:
+    """Build the CNN (from the stack unless --no-pretrain) and fine-tune it; a checkpoint per epoch."""
+    from cnn import CNN, finetune, save_cnn
+
+    args, setup, out, stack, device = (context[k] for k in ("args", "setup", "out", "stack", "device"))
+    data, timings = setup["data"], context["timings"]
     n_classes = int(data.num_classes)
     if args.no_pretrain:
-        model = CNN(setup["specs"], tuple(data.x_train.shape[1:]), n_classes)
+        model = CNN(setup["specs"], data.image_shape, n_classes)
     else:
         model = CNN.from_stack(stack, n_classes, data=data.x_train[:512].to(device))
     model = model.to(device)
     x_lab, y_lab = data.labeled()
+    history: list[dict[str, Any]] = list(resume["finetune_history"]) if resume else []
+    clock = [time.perf_counter()]
 
     def on_epoch(epoch: int, record: dict[str, Any]) -> None:
-        metrics({"stage": "finetune", **record})
+        now = time.perf_counter()
+        timings["finetune"] = timings.get("finetune", 0.0) + now - clock[0]
+        clock[0] = now
+        record = {"stage": "finetune", **record}
+        context["metrics"](record)
+        history.append(record)
 
-    history = finetune(
+    def on_state(train_state: dict[str, Any]) -> None:
+        context["run_state"].save({
+            **_base_state(context, pretrain_history), "stage": "finetune",
+            "epoch": train_state["epoch"], "finetune": train_state, "finetune_history": list(history),
+        })
+
+    finetune(
         model, train=(x_lab, y_lab), test=(data.x_test, data.y_test), epochs=args.finetune_epochs,
         lr=args.lr_finetune, batch_size=args.batch_size, seed=args.seed, device=device,
-        callback=on_epoch, progress=progress is not None,
+        callback=on_epoch, progress=context["progress"] is not None,
+        checkpoint=on_state, resume=resume["finetune"] if resume else None,
     )
-    timings["finetune"] = time.perf_counter() - started
-    save_cnn(model, out / "checkpoints" / "cnn.pt")
+    atomic_write(out / "checkpoints" / "cnn.pt", lambda tmp: save_cnn(model, tmp))
+    context["run_state"].save({**_base_state(context, pretrain_history), "stage": "done",
+                               "finetune_history": list(history)})
+    if args.plots and history:
+        _plot_finetune(out, model, history, data, device)
     final = history[-1] if history else {}
-    summary.update({
+    return {
         "test_accuracy": final.get("test_accuracy"),
         "best_test_accuracy": max((h["test_accuracy"] for h in history), default=None),
         "finetune_epochs": len(history),
         "labeled_examples": int(len(y_lab)),
-        "seconds": timings,
-    })
-    if args.plots and history:
-        _plot_finetune(out, model, history, data, device)
-    summary["seconds"]["total"] = sum(timings.values())
-    write_json_atomic(out / "summary.json", summary)
-    return summary
+    }
 
 
 def _write_config(out: Path, args: argparse.Namespace) -> None:

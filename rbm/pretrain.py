@@ -132,6 +132,7 @@ def pretrain_layer(
     optimizer: torch.optim.Optimizer | None = None,
     layer: int = 0,
     start_epoch: int = 0,
+    generator: torch.Generator | None = None,
     callback: Callable[[dict[str, Any]], None] | None = None,
     progress: Callable[..., Any] | None = None,
 ) -> list[dict[str, Any]]:
@@ -146,7 +147,9 @@ def pretrain_layer(
             exact test log-likelihood where the model is small enough.
         optimizer: any torch optimizer over ``model.parameters()``; default from ``config``.
         layer: layer index, used in metrics and messages.
-        start_epoch: first epoch number (for resumed runs).
+        start_epoch: number of epochs already done (a resumed run continues from there).
+        generator: CPU generator of the minibatch order; default seeded from ``config.seed`` and
+            ``layer``. Pass (and checkpoint) your own to resume a run exactly.
         callback: called with each epoch's metrics dict (e.g. to write metrics.jsonl / checkpoint).
         progress: a tqdm-like factory ``progress(iterable, desc=..., total=...)`` for a live bar.
 
@@ -165,11 +168,12 @@ def pretrain_layer(
         raise ValueError(f"expected pretraining data of shape (N, ...) with N >= 1, got {tuple(data.shape)}")
     optimizer = optimizer or make_optimizer(model, config)
     device = next(model.parameters()).device
-    generator = torch.Generator().manual_seed(config.seed + 1009 * layer)
+    if generator is None:
+        generator = torch.Generator().manual_seed(config.seed + 1009 * layer)
     data_shape = tuple(data.shape[1:])
     exact_ok = _smaller_side(model, data_shape) <= config.exact_ll_max_units
     history = []
-    for epoch in range(start_epoch, start_epoch + config.epochs):
+    for epoch in range(start_epoch, config.epochs):
         started = time.perf_counter()
         order = torch.randperm(data.shape[0], generator=generator)
         batches = order.split(config.batch_size)
@@ -181,6 +185,11 @@ def pretrain_layer(
             t0 = time.perf_counter()
             v_neg, _ = sampler.sample(model, v_data)
             sums["sampler_seconds"] = sums.get("sampler_seconds", 0.0) + time.perf_counter() - t0
+            if not torch.isfinite(v_neg).all():
+                raise DivergenceError(
+                    f"layer {layer}, epoch {epoch + 1}: the negative-phase sampler returned NaN/Inf "
+                    f"samples; check the sampler, or try a lower --lr-pretrain (now {config.lr})"
+                )
             loss = layer_loss(model, v_data, v_neg, config)
             if not torch.isfinite(loss):
                 raise DivergenceError(
