@@ -140,6 +140,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     argv = list(sys.argv[1:] if argv is None else argv)
     resume = _find_option(argv, "--resume")
     if resume is not None:
+        if not (Path(resume) / "config.toml").is_file():
+            raise UserError(f"--resume {resume}: not a run directory (no config.toml there)")
         if _find_option(argv, "--config") is not None:
             raise UserError("--resume takes the run's own config.toml; do not pass --config with it")
         argv = ["--config", str(Path(resume) / "config.toml"), *argv]
@@ -301,7 +303,8 @@ def main(argv: list[str] | None = None) -> int:
                   + f", after epoch {state['epoch']}", file=sys.stderr)
         summary = run(args, setup, out, state)
     except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        lines = str(exc).strip().splitlines() or ["(no message)"]
+        print(f"error: {lines[0]}", file=sys.stderr)  # one line, even when a library said more
         if created and out is not None:
             shutil.rmtree(out, ignore_errors=True)
         return 2
