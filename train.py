@@ -32,6 +32,7 @@ from typing import Any
 
 import torch
 
+import dataparallel
 from rundir import MetricsLog, RunState, atomic_write, write_json_atomic
 
 log = logging.getLogger("train")
@@ -90,7 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="beta schedule ending at --beta: fixed | linear | geometric | quench (default: %(default)s)")
     g.add_argument("--num-chains", type=int, default=None, help="negative-phase chains per batch (default: batch size)")
     g.add_argument("--canvas", default=None, metavar="HxW",
-                   help="negative-phase canvas of conv layers (default: the layer's data size)")
+                   help="negative-phase canvas of conv layers, at most the layer's data size "
+                        "(default: the data size; smaller is cheaper, see docs/sampling.md)")
     g.add_argument("--persistent", action=argparse.BooleanOptionalAction, default=True,
                    help="keep annealer chains between batches (annealed/sa)")
     g.add_argument("--fallback-sampler", default=None, choices=samplers,
@@ -246,8 +248,8 @@ def validate(args: argparse.Namespace) -> None:
 
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    return dataparallel.local_device(torch.device(name))  # under torchrun: this process's GPU
 
 
 # --------------------------------------------------------------------------------------------
@@ -290,11 +292,13 @@ def main(argv: list[str] | None = None) -> int:
         except SystemExit as exc:  # argparse has printed usage + "error: ..." (or --help)
             return int(exc.code or 0)
         validate(args)
+        if dataparallel.init_from_env(args.device) is not None and not dataparallel.is_main():
+            logging.getLogger().setLevel(logging.WARNING)  # rank 0 reports progress
         state = load_resume_state(args) if args.resume else None
         setup = prepare(args)
         if state is None:
-            out = prepare_out_dir(args)
-            created = True
+            out = _out_dir_of_main_rank(args)
+            created = dataparallel.is_main()
             args.out = str(out)
         else:
             out = Path(args.resume)
@@ -315,8 +319,29 @@ def main(argv: list[str] | None = None) -> int:
         if kind is None or out is None:
             raise
         return _stopped(out, f"{kind}: {exc}", 2 if kind == "QPU unavailable" else 1)
-    print_summary(summary)
+    finally:
+        main_rank = dataparallel.is_main()
+        dataparallel.shutdown()
+    if main_rank:
+        print_summary(summary)
     return 0
+
+
+def _out_dir_of_main_rank(args: argparse.Namespace) -> Path:
+    """Rank 0 creates the run directory; the other ranks of a multi-process run only learn its
+    path (or rank 0's error). Only rank 0 ever writes there."""
+    if dataparallel.world_size() == 1:
+        return prepare_out_dir(args)
+    result: tuple[str, str] = ("", "")
+    if dataparallel.is_main():
+        try:
+            result = (str(prepare_out_dir(args)), "")
+        except UserError as exc:
+            result = ("", str(exc))
+    path, error = dataparallel.broadcast_object(result)
+    if error:
+        raise UserError(error)
+    return Path(path)
 
 
 def _stop_kind(exc: Exception) -> str | None:
@@ -417,14 +442,14 @@ def _preflight(args: argparse.Namespace, options: dict[str, Any], stack: Any, x:
 
 
 def _sampler_options(args: argparse.Namespace) -> dict[str, Any]:
-    options: dict[str, Any] = {"beta": args.beta, "seed": args.seed}
+    options: dict[str, Any] = {"beta": args.beta, "seed": dataparallel.rank_seed(args.seed)}
     if args.sweeps is not None:
         options["num_sweeps"] = args.sweeps
     if args.sampler in ("annealed", "sa", "neal"):
         options["schedule"] = args.schedule
         options["persistent"] = args.persistent
     if args.num_chains is not None:
-        options["num_chains"] = args.num_chains
+        options["num_chains"] = dataparallel.share(args.num_chains)  # this rank's part of the global count
     options.update(_parse_sampler_options(args.sampler_option))
     return options
 
@@ -434,8 +459,8 @@ def make_layer_sampler(name: str, options: dict[str, Any], stack: Any, layer: in
 
     options = dict(options, seed=options.get("seed", 0) + 7919 * layer)
     if canvas is not None and len(stack.input_shape_of(layer)) == 3:
-        channels = stack.input_shape_of(layer)[0]
-        options["canvas"] = (channels, *canvas)
+        channels, height, width = stack.input_shape_of(layer)
+        options["canvas"] = (channels, min(canvas[0], height), min(canvas[1], width))
     try:
         return sampling.make_sampler(name, **options)
     except (TypeError, ValueError) as exc:
@@ -458,20 +483,24 @@ def run(args: argparse.Namespace, setup: dict[str, Any], out: Path, state: dict[
     """Pretrain (unless skipped), then fine-tune; checkpoint after every epoch; resume from ``state``."""
     device = resolve_device(args.device)
     stack = setup["stack"].to(device)
+    main_rank = dataparallel.is_main()  # only rank 0 writes the run directory
     if state is None:
-        _write_config(out, args)
-        (out / "checkpoints").mkdir(exist_ok=True)
+        if main_rank:
+            _write_config(out, args)
+            (out / "checkpoints").mkdir(exist_ok=True)
     else:
         stack.load_state_dict(state["stack"])
         torch.set_rng_state(state["torch_rng"])
-    run_state = RunState(out)
-    metrics = MetricsLog(out / "metrics.jsonl", keep_lines=None if state is None else state["metrics_lines"])
+    run_state = RunState(out) if main_rank else dataparallel.Discard()
+    metrics = (MetricsLog(out / "metrics.jsonl", keep_lines=None if state is None else state["metrics_lines"])
+               if main_rank else dataparallel.Discard())
     timings: dict[str, float] = dict(state["timings"]) if state else {}
     summary: dict[str, Any] = {"out": str(out), "dataset": args.dataset, "layers": args.layers,
                                "sampler": None if args.no_pretrain or args.init_from else args.sampler}
     context = {"args": args, "setup": setup, "out": out, "stack": stack, "device": device,
                "metrics": metrics, "run_state": run_state, "timings": timings,
-               "progress": _progress_factory(args)}
+               "progress": _progress_factory(args) if main_rank else None,
+               "dist": dataparallel.context()}
     history = list(state.get("pretrain_history", [])) if state else []
     if not args.no_pretrain and not args.init_from and args.pretrain_epochs > 0:
         resume = state if state and state["stage"] == "pretrain" else None
@@ -482,13 +511,15 @@ def run(args: argparse.Namespace, setup: dict[str, Any], out: Path, state: dict[
         timings["total"] = sum(v for k, v in timings.items() if k != "total")
         summary["seconds"] = timings
         run_state.save({**_base_state(context, history), "stage": "done"})
-        write_json_atomic(out / "summary.json", summary)
+        if main_rank:
+            write_json_atomic(out / "summary.json", summary)
         return summary
     resume = state if state and state["stage"] == "finetune" else None
     summary.update(finetune_stage(context, history, resume))
     timings["total"] = sum(v for k, v in timings.items() if k != "total")
     summary["seconds"] = timings
-    write_json_atomic(out / "summary.json", summary)
+    if main_rank:
+        write_json_atomic(out / "summary.json", summary)
     return summary
 
 
@@ -532,7 +563,9 @@ def pretrain_stage(context: dict[str, Any], history: list[dict[str, Any]], resum
         start_epoch = 0
         if layer_resume is not None:
             optimizer.load_state_dict(layer_resume["optimizer"])
-            sampler.load_state_dict(layer_resume["sampler"])
+            sampler_state = _rank_sampler_state(layer_resume)
+            if sampler_state is not None:
+                sampler.load_state_dict(sampler_state)
             generator.set_state(layer_resume["generator"])
             start_epoch = layer_resume["epoch"]
         clock = [time.perf_counter()]
@@ -544,21 +577,41 @@ def pretrain_stage(context: dict[str, Any], history: list[dict[str, Any]], resum
             clock[0] = now
             context["metrics"](record)
             history.append(record)
+            sampler_state = sampler.state_dict()
+            ranks = {} if context["dist"] is None else {"sampler_ranks": context["dist"].gather(sampler_state)}
+            if not dataparallel.is_main():
+                return
             atomic_write(out / "checkpoints" / "stack.pt", lambda tmp: save_stack(stack, tmp))
             context["run_state"].save({
                 **_base_state(context, history), "stage": "pretrain", "layer": i, "epoch": record["epoch"],
-                "optimizer": optimizer.state_dict(), "sampler": sampler.state_dict(),
+                "optimizer": optimizer.state_dict(), "sampler": sampler_state, **ranks,
                 "generator": generator.get_state(),
             })
 
         pretrain_layer(layer, layer_train, sampler, config, held_out=layer_test, optimizer=optimizer,
                        layer=i, start_epoch=start_epoch, generator=generator, callback=on_epoch,
-                       progress=context["progress"])
-        if args.plots:
+                       progress=context["progress"], dist=context["dist"])
+        if args.plots and dataparallel.is_main():
             _plot_layer(out, stack, i, sampler, layer_train)
-    if args.plots and history:
+    if args.plots and history and dataparallel.is_main():
         _plot_pretrain_curves(out, history)
     return history
+
+
+def _rank_sampler_state(layer_resume: dict[str, Any]) -> dict[str, Any] | None:
+    """This rank's sampler state from a checkpoint: its own when the checkpoint comes from a run
+    with as many ranks, else rank 0's (a single-process checkpoint, or another rank count: then
+    the other ranks' samplers restart from their seeds)."""
+    ranks = layer_resume.get("sampler_ranks")
+    if ranks is not None and len(ranks) == dataparallel.world_size():
+        return ranks[dataparallel.rank()]
+    if dataparallel.world_size() > 1:
+        log.warning("resuming with %d processes from a checkpoint of %s: samplers other than "
+                    "rank 0's restart from their seeds", dataparallel.world_size(),
+                    "one process" if ranks is None else f"{len(ranks)} processes")
+    if dataparallel.is_main():
+        return layer_resume["sampler"]
+    return None
 
 
 def finetune_stage(context: dict[str, Any], pretrain_history: list[dict[str, Any]], resume: dict[str, Any] | None) -> dict[str, Any]:
@@ -595,12 +648,13 @@ def finetune_stage(context: dict[str, Any], pretrain_history: list[dict[str, Any
         model, train=(x_lab, y_lab), test=(data.x_test, data.y_test), epochs=args.finetune_epochs,
         lr=args.lr_finetune, batch_size=args.batch_size, seed=args.seed, device=device,
         callback=on_epoch, progress=context["progress"] is not None,
-        checkpoint=on_state, resume=resume["finetune"] if resume else None,
+        checkpoint=on_state, resume=resume["finetune"] if resume else None, dist=context["dist"],
     )
-    atomic_write(out / "checkpoints" / "cnn.pt", lambda tmp: save_cnn(model, tmp))
+    if dataparallel.is_main():
+        atomic_write(out / "checkpoints" / "cnn.pt", lambda tmp: save_cnn(model, tmp))
     context["run_state"].save({**_base_state(context, pretrain_history), "stage": "done",
                                "finetune_history": list(history)})
-    if args.plots and history:
+    if args.plots and history and dataparallel.is_main():
         _plot_finetune(out, model, history, data, device)
     final = history[-1] if history else {}
     return {

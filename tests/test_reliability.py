@@ -20,7 +20,7 @@ from sampling import make_sampler, register_sampler
 from sampling.registry import _REGISTRY
 
 ROOT = Path(__file__).resolve().parents[1]
-BASE = ["--dataset", "digits", "--layers", "4x3p2", "--batch-size", "128", "--sampler", "pcd",
+BASE = ["--dataset", "digits", "--layers", "4x3p2", "--batch-size", "256", "--sampler", "pcd",
         "--no-progress", "--no-plots"]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
 
@@ -54,15 +54,15 @@ def _weights(out: Path) -> dict[str, torch.Tensor]:
 def reference(tmp_path_factory):
     """An uninterrupted run (subprocess, one thread, like the interrupted ones)."""
     out = tmp_path_factory.mktemp("ref") / "run"
-    result = _run([*BASE, "--pretrain-epochs", "3", "--finetune-epochs", "4", "--out", str(out)])
+    result = _run([*BASE, "--pretrain-epochs", "2", "--finetune-epochs", "3", "--out", str(out)])
     assert result.returncode == 0, result.stderr
     return out
 
 
-@pytest.mark.parametrize("kill_after", [2, 5], ids=["during-pretraining", "during-fine-tuning"])
+@pytest.mark.parametrize("kill_after", [1, 3], ids=["during-pretraining", "during-fine-tuning"])
 def test_sigkill_then_resume_gives_the_same_final_weights(tmp_path, reference, kill_after):
     out = tmp_path / "run"
-    args = [*BASE, "--pretrain-epochs", "3", "--finetune-epochs", "4", "--out", str(out)]
+    args = [*BASE, "--pretrain-epochs", "2", "--finetune-epochs", "3", "--out", str(out)]
     killed = _interrupt_after(args, out, kill_after, signal.SIGKILL)
     assert killed.returncode == -signal.SIGKILL, "the run ended before it could be killed"
     assert not (out / "summary.json").exists()
@@ -81,15 +81,15 @@ def test_sigkill_then_resume_gives_the_same_final_weights(tmp_path, reference, k
 
 def test_ctrl_c_keeps_the_last_epoch_and_says_how_to_resume(tmp_path):
     out = tmp_path / "run"
-    args = [*BASE, "--pretrain-epochs", "2", "--finetune-epochs", "6", "--out", str(out)]
-    stopped = _interrupt_after(args, out, 3, signal.SIGINT)
+    args = [*BASE, "--pretrain-epochs", "1", "--finetune-epochs", "4", "--out", str(out)]
+    stopped = _interrupt_after(args, out, 2, signal.SIGINT)
     assert stopped.returncode == 130, stopped.stderr
     assert "error: interrupted" in stopped.stderr
     assert f"python train.py --resume {out}" in stopped.stderr
     assert "Traceback" not in stopped.stderr
     resumed = _run(["--resume", str(out)])
     assert resumed.returncode == 0, resumed.stderr
-    assert json.loads((out / "summary.json").read_text())["finetune_epochs"] == 6
+    assert json.loads((out / "summary.json").read_text())["finetune_epochs"] == 4
 
 
 class FaultyAnnealer:
