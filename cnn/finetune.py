@@ -16,6 +16,7 @@ fixed thread count two runs with the same seed give identical histories and weig
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
@@ -76,18 +77,29 @@ class FinetuneConfig:
 _DEFAULT = FinetuneConfig()
 
 
-def random_shift(x: Tensor, max_shift: int, generator: torch.Generator | None = None) -> Tensor:
+def random_shift(
+    x: Tensor,
+    max_shift: int,
+    generator: torch.Generator | None = None,
+    batch_rows: tuple[int, int, int] | None = None,
+) -> Tensor:
     """Shift every image of ``x`` ``(B, C, H, W)`` by its own random integer offset.
 
     Offsets are uniform in ``[-max_shift, max_shift]`` along both axes; pixels shifted in are 0.
     One padded copy and one gather, no Python loop over images. The offsets are drawn on the CPU
-    from ``generator`` (so results do not depend on the device).
+    from ``generator`` (so results do not depend on the device). ``batch_rows=(lo, hi, total)``:
+    ``x`` is rows ``lo:hi`` of a batch of ``total`` images (data-parallel training); the offsets
+    of the whole batch are drawn, as one process would, and rows ``lo:hi`` of them used.
     """
     if max_shift <= 0:
         return x
     b, c, h, w = x.shape
     s = int(max_shift)
-    offsets = torch.randint(0, 2 * s + 1, (2, b), generator=generator).to(x.device)
+    total = b if batch_rows is None else batch_rows[2]
+    offsets = torch.randint(0, 2 * s + 1, (2, total), generator=generator)
+    if batch_rows is not None:
+        offsets = offsets[:, batch_rows[0] : batch_rows[1]]
+    offsets = offsets.to(x.device)
     padded = F.pad(x, (s, s, s, s))
     rows = offsets[0][:, None] + torch.arange(h, device=x.device)  # (B, H)
     cols = offsets[1][:, None] + torch.arange(w, device=x.device)  # (B, W)
@@ -199,6 +211,7 @@ def finetune(
     eval_batch_size: int = 500,
     checkpoint: Callable[[dict[str, Any]], None] | None = None,
     resume: dict[str, Any] | None = None,
+    dist: Any = None,
 ) -> list[dict[str, Any]]:
     """Fine-tune ``model`` with SGD on ``train`` and evaluate on ``test`` after every epoch.
 
@@ -225,6 +238,12 @@ def finetune(
             settings: the model, optimizer and random streams are restored and training goes on
             from the next epoch, so that the result equals an uninterrupted run. A state
             recorded with other settings raises ``ValueError`` naming them.
+        dist: data-parallel context (``dataparallel.DataParallel``; ``None``: one process). Each
+            rank computes its rows of every global minibatch (same permutation, random shifts and
+            dropout masks as one process), gradients are all-reduced weighted by each rank's
+            share, and the epoch's train loss / accuracy are summed over ranks: on the CPU the
+            result equals a single-process run up to float summation order. Every rank evaluates
+            the full test set. Not combinable with ``sa_refine``.
 
     Returns:
         one dict per epoch (including resumed ones): ``epoch``, ``train_loss`` (mean minibatch
@@ -247,6 +266,8 @@ def finetune(
         raise ValueError(
             f"need epochs >= 0, batch_size >= 1, lr > 0; got {epochs}, {batch_size}, {lr}"
         )
+    if dist is not None and sa_refine is not None:
+        raise ValueError("sa_refine is not supported in data-parallel fine-tuning (dist)")
     x_train, y_train = _check_xy("train", train, model)
     if test is not None:
         x_test, y_test = _check_xy("test", test, model)
@@ -295,6 +316,8 @@ def finetune(
             refiner.load_state_dict(resume["sa"])
         history = [dict(r) for r in resume.get("history", [])]
         step, start = int(resume["step"]), int(resume["epoch"])
+    if dist is not None:
+        dist.broadcast_parameters(model)
 
     epoch_iter: Any = range(start + 1, epochs + 1)
     if progress:
@@ -302,7 +325,13 @@ def finetune(
 
         epoch_iter = tqdm(epoch_iter, desc="fine-tune", unit="epoch", initial=start, total=epochs)
 
-    with torch.random.fork_rng(devices=[] if cuda_index is None else [cuda_index]):
+    global_dropout = (
+        contextlib.nullcontext() if dist is None else dist.global_batch_dropout(model)
+    )
+    with (
+        torch.random.fork_rng(devices=[] if cuda_index is None else [cuda_index]),
+        global_dropout as set_rows,
+    ):
         torch.manual_seed(seed)
         if resume is not None:
             torch.set_rng_state(resume["torch_rng"])
@@ -320,18 +349,28 @@ def finetune(
                 for group in optimizer.param_groups:
                     group["lr"] = lr * _lr_factor(schedule, step, total, warmup)
                 idx = perm[b * batch_size : (b + 1) * batch_size]
+                rows, weight = None, 1.0
+                if dist is not None:  # this rank's rows of the global batch
+                    rows, weight = dist.rows(len(idx))
+                    idx = idx[rows[0] : rows[1]]
+                    set_rows(rows)
                 xb, yb = x_train[idx], y_train[idx]
-                xb = random_shift(xb, augment, generator)
+                xb = random_shift(xb, augment, generator, rows)
                 logits = model(xb)
                 loss = F.cross_entropy(logits, yb)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
+                if dist is not None:
+                    dist.all_reduce_grads(model.parameters(), weight)
                 optimizer.step()
                 step += 1
-                loss_sum += loss.item() * len(idx)
-                correct += (logits.argmax(1) == yb).sum().item()
+                if weight:  # weight 0: a stand-in row of a rank with no rows in this batch
+                    loss_sum += loss.item() * len(idx)
+                    correct += (logits.argmax(1) == yb).sum().item()
                 if refiner is not None:
                     refiner.after_step(xb, yb)
+            if dist is not None:
+                loss_sum, correct = dist.sum([loss_sum, correct])
             metrics: dict[str, Any] = {
                 "epoch": epoch,
                 "train_loss": loss_sum / n,

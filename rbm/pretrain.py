@@ -135,6 +135,7 @@ def pretrain_layer(
     generator: torch.Generator | None = None,
     callback: Callable[[dict[str, Any]], None] | None = None,
     progress: Callable[..., Any] | None = None,
+    dist: Any = None,
 ) -> list[dict[str, Any]]:
     """Train one RBM layer greedily on ``data`` and return one metrics dict per epoch.
 
@@ -152,6 +153,14 @@ def pretrain_layer(
             ``layer``. Pass (and checkpoint) your own to resume a run exactly.
         callback: called with each epoch's metrics dict (e.g. to write metrics.jsonl / checkpoint).
         progress: a tqdm-like factory ``progress(iterable, desc=..., total=...)`` for a live bar.
+        dist: data-parallel context (``dataparallel.DataParallel``; ``None``: one process). Every
+            rank passes the whole ``data`` and the same ``generator`` state; each trains on its
+            rows of every global minibatch with its own ``sampler`` (seed it per rank), and the
+            gradients are all-reduced, each rank's weighted by its share of the batch (an explicit
+            all-reduce: this loss is not a ``forward()`` call). The epoch ``loss`` is the mean
+            global-batch loss; ``sampler_seconds`` the slowest rank's; other sampler metrics are
+            averaged over ranks. A sparsity penalty acts on each rank's rows (its batch mean is
+            not all-reduced).
 
     Each metrics dict holds ``stage``, ``layer``, ``epoch``, ``loss``, ``reconstruction_error``,
     ``free_energy_gap`` (mean F(held-out) − mean F(train) per position; grows when overfitting),
@@ -173,6 +182,8 @@ def pretrain_layer(
     data_shape = tuple(data.shape[1:])
     exact_ok = _smaller_side(model, data_shape) <= config.exact_ll_max_units
     history = []
+    if dist is not None:
+        dist.broadcast_parameters(model)
     for epoch in range(start_epoch, config.epochs):
         started = time.perf_counter()
         order = torch.randperm(data.shape[0], generator=generator)
@@ -181,6 +192,10 @@ def pretrain_layer(
         sums: dict[str, float] = {}
         counts: dict[str, int] = {}
         for index in iterator:
+            weight = 1.0
+            if dist is not None:  # this rank's rows of the global minibatch, and their share
+                rows, weight = dist.rows(len(index))
+                index = index[rows[0] : rows[1]]
             v_data = data[index].to(device)
             t0 = time.perf_counter()
             v_neg, _ = sampler.sample(model, v_data)
@@ -199,6 +214,8 @@ def pretrain_layer(
             snapshot = {k: p.detach().clone() for k, p in model.named_parameters()}
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            if dist is not None:
+                dist.all_reduce_grads(model.parameters(), weight)
             optimizer.step()
             if not all(torch.isfinite(p).all() for p in model.parameters()):
                 with torch.no_grad():
@@ -208,7 +225,7 @@ def pretrain_layer(
                     f"layer {layer}, epoch {epoch + 1}: the weights became NaN/Inf; "
                     f"try a lower --lr-pretrain (now {config.lr})"
                 )
-            sums["loss"] = sums.get("loss", 0.0) + loss.item()
+            sums["loss"] = sums.get("loss", 0.0) + loss.item() * weight
             counts["loss"] = counts.get("loss", 0) + 1
             for key, value in getattr(sampler, "last_info", {}).items():
                 if key != "seconds" and isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -216,6 +233,8 @@ def pretrain_layer(
                     counts[key] = counts.get(key, 0) + 1
             if progress and hasattr(iterator, "set_postfix"):
                 iterator.set_postfix(loss=f"{loss.item():.4f}")
+        if dist is not None:
+            sums, counts = _merge_ranks(dist.gather((sums, counts)))
         metrics: dict[str, Any] = {"stage": "pretrain", "layer": layer, "epoch": epoch + 1}
         metrics["loss"] = sums.pop("loss") / counts.pop("loss")
         metrics["sampler_seconds"] = sums.pop("sampler_seconds")
@@ -228,6 +247,22 @@ def pretrain_layer(
         if callback:
             callback(metrics)
     return history
+
+
+def _merge_ranks(gathered: list[tuple[dict[str, float], dict[str, int]]]) -> tuple[dict, dict]:
+    """Every rank's epoch ``(sums, counts)`` as one: losses are weighted by each rank's share of
+    every batch, so their sum over ranks is the global-batch loss (counted once per batch);
+    ``sampler_seconds`` is the slowest rank's; other metrics are averaged over all ranks' calls."""
+    sums: dict[str, float] = {}
+    counts: dict[str, int] = {}
+    for rank_sums, rank_counts in gathered:
+        for key, value in rank_sums.items():
+            merge = max if key == "sampler_seconds" else (lambda a, b: a + b)
+            sums[key] = merge(sums[key], value) if key in sums else value
+        for key, value in rank_counts.items():
+            counts[key] = counts.get(key, 0) + value
+    counts["loss"] = gathered[0][1]["loss"]
+    return sums, counts
 
 
 @torch.no_grad()
