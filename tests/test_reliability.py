@@ -39,7 +39,8 @@ def _interrupt_after(args, out: Path, lines: int, sig) -> subprocess.CompletedPr
     proc = subprocess.Popen([sys.executable, str(ROOT / "train.py"), *args], cwd=ROOT, env=ENV,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 240
-    while _lines(out) < lines and proc.poll() is None and time.monotonic() < deadline:
+    state = out / "checkpoints" / "state.pt"  # written right after the epoch's metrics line
+    while (_lines(out) < lines or not state.exists()) and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.01)
     proc.send_signal(sig)
     stdout, stderr = proc.communicate(timeout=120)
