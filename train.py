@@ -87,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--beta", type=float, default=1.0, help="target inverse temperature of the negative phase")
     g.add_argument("--sweeps", type=int, default=None,
                    help="Gibbs steps (cd/pcd: k) or annealing sweeps (annealed/sa); default: the sampler's own")
-    g.add_argument("--schedule", default="geometric",
+    g.add_argument("--schedule", default="linear",
                    help="beta schedule ending at --beta: fixed | linear | geometric | quench (default: %(default)s)")
     g.add_argument("--num-chains", type=int, default=None, help="negative-phase chains per batch (default: batch size)")
     g.add_argument("--canvas", default=None, metavar="HxW",
@@ -106,20 +106,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     g = p.add_argument_group("pretraining")
     g.add_argument("--pretrain-epochs", type=int, default=2, help="epochs per RBM layer (default: %(default)s)")
-    g.add_argument("--lr-pretrain", type=float, default=0.05, help="per-position learning rate (default: %(default)s)")
+    g.add_argument("--lr-pretrain", type=float, default=0.5, help="per-position learning rate (default: %(default)s)")
     g.add_argument("--momentum-pretrain", type=float, default=0.9)
     g.add_argument("--weight-decay-pretrain", type=float, default=1e-4)
     g.add_argument("--sparsity-target", type=float, default=None, help="target mean hidden activation, e.g. 0.05")
     g.add_argument("--sparsity-cost", type=float, default=0.0)
 
     g = p.add_argument_group("fine-tuning")
-    g.add_argument("--finetune-epochs", type=int, default=15, help="SGD epochs of the whole CNN (default: %(default)s)")
+    g.add_argument("--finetune-epochs", type=int, default=20, help="SGD epochs of the whole CNN (default: %(default)s)")
     g.add_argument("--lr-finetune", type=float, default=0.05, help="(default: %(default)s)")
     g.add_argument("--batch-size", type=int, default=64, help="batch size of both stages (default: %(default)s)")
 
     g = p.add_argument_group("run")
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default: %(default)s)")
+    g.add_argument("--threads", type=int, default=1,
+                   help="CPU threads for torch (default: %(default)s: these small convolutions gain little from "
+                        "more, and several threads collapse when another process is busy)")
     g.add_argument("--out", default=None, metavar="RUN_DIR", help="run directory (default: runs/<date-time>)")
     g.add_argument("--config", default=None, metavar="FILE", help="TOML file with any of these options")
     mode = g.add_mutually_exclusive_group()
@@ -219,6 +222,7 @@ def validate(args: argparse.Namespace) -> None:
         (args.pretrain_epochs >= 0, f"--pretrain-epochs must be >= 0, got {args.pretrain_epochs}"),
         (args.finetune_epochs >= 0, f"--finetune-epochs must be >= 0, got {args.finetune_epochs}"),
         (args.batch_size >= 1, f"--batch-size must be >= 1, got {args.batch_size}"),
+        (args.threads >= 1, f"--threads must be >= 1, got {args.threads}"),
         (args.lr_pretrain > 0, f"--lr-pretrain must be > 0, got {args.lr_pretrain}"),
         (args.lr_finetune > 0, f"--lr-finetune must be > 0, got {args.lr_finetune}"),
         (math.isfinite(args.beta) and args.beta > 0, f"--beta must be a positive number, got {args.beta}"),
@@ -292,6 +296,7 @@ def main(argv: list[str] | None = None) -> int:
         except SystemExit as exc:  # argparse has printed usage + "error: ..." (or --help)
             return int(exc.code or 0)
         validate(args)
+        torch.set_num_threads(args.threads)
         if dataparallel.init_from_env(args.device) is not None and not dataparallel.is_main():
             logging.getLogger().setLevel(logging.WARNING)  # rank 0 reports progress
         state = load_resume_state(args) if args.resume else None
