@@ -701,7 +701,7 @@ def _plot_layer(out: Path, stack: Any, i: int, sampler: Any, layer_data: torch.T
     with torch.no_grad():
         v_neg, _ = sampler.sample(layer, layer_data[: min(64, len(layer_data))])
     plot_samples(v_neg.reshape(len(v_neg), -1, *v_neg.shape[-2:]) if v_neg.dim() == 4 else v_neg.reshape(-1, *shape),
-                 out / "negative_samples_layer0.png", title=f"layer 0 negative-phase samples ({sampler.__class__.__name__})")
+                 out / "negative_samples_layer0.png", title=f"layer 0 negative-phase samples ({type(getattr(sampler, 'primary', sampler)).__name__})")
 
 
 def _plot_pretrain_curves(out: Path, history: list[dict[str, Any]]) -> None:
