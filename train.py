@@ -116,6 +116,16 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--finetune-epochs", type=int, default=20, help="SGD epochs of the whole CNN (default: %(default)s)")
     g.add_argument("--lr-finetune", type=float, default=0.05, help="(default: %(default)s)")
     g.add_argument("--batch-size", type=int, default=64, help="batch size of both stages (default: %(default)s)")
+    g.add_argument("--finetune-sa", action="store_true",
+                   help="Rere et al. 2015: after SGD minibatches, refine the classifier layer by simulated "
+                        "annealing (Metropolis on the minibatch loss; a search over real weights, not sampling)")
+    g.add_argument("--sa-sigma", type=float, default=5e-4, help="SA Gaussian step size (default: %(default)s, the paper's)")
+    g.add_argument("--sa-temperature", type=float, default=1e-4,
+                   help="SA initial temperature in units of the minibatch cross-entropy (default: %(default)s)")
+    g.add_argument("--sa-cooling", type=float, default=0.5, help="geometric cooling factor (default: %(default)s: halving)")
+    g.add_argument("--sa-moves", type=int, default=20, help="moves per temperature (default: %(default)s)")
+    g.add_argument("--sa-levels", type=int, default=3, help="temperatures per refinement (default: %(default)s)")
+    g.add_argument("--sa-every", type=int, default=1, help="refine after every N-th minibatch (default: %(default)s)")
 
     g = p.add_argument_group("run")
     g.add_argument("--seed", type=int, default=0)
@@ -235,6 +245,7 @@ def validate(args: argparse.Namespace) -> None:
     for ok, message in checks:
         if not ok:
             raise UserError(message)
+    sa_refine_config(args)
     if args.pretrain_only and args.pretrain_epochs == 0:
         raise UserError("--pretrain-only with --pretrain-epochs 0 would train nothing")
     if args.init_from is not None and not (Path(args.init_from) / "checkpoints" / "stack.pt").is_file():
@@ -248,6 +259,20 @@ def validate(args: argparse.Namespace) -> None:
             raise UserError(f"--device: unknown device {args.device!r}; expected auto, cpu, cuda or cuda:N") from None
         if device.type == "cuda" and not torch.cuda.is_available():
             raise UserError(f"--device {args.device}: CUDA is not available on this machine; use --device cpu")
+
+
+def sa_refine_config(args: argparse.Namespace):
+    """The --finetune-sa settings (Rere et al. 2015) as a cnn.SARefineConfig, or None."""
+    if not args.finetune_sa:
+        return None
+    from cnn import SARefineConfig
+
+    try:
+        return SARefineConfig(sigma=args.sa_sigma, initial_temperature=args.sa_temperature,
+                              cooling=args.sa_cooling, moves_per_temperature=args.sa_moves,
+                              n_temperatures=args.sa_levels, every=args.sa_every, seed=args.seed)
+    except ValueError as exc:
+        raise UserError(f"--finetune-sa: {exc}") from None
 
 
 def resolve_device(name: str) -> torch.device:
@@ -632,6 +657,7 @@ def finetune_stage(context: dict[str, Any], pretrain_history: list[dict[str, Any
         model = CNN.from_stack(stack, n_classes, data=data.x_train[:512].to(device))
     model = model.to(device)
     x_lab, y_lab = data.labeled()
+    sa_refine = sa_refine_config(args)
     history: list[dict[str, Any]] = list(resume["finetune_history"]) if resume else []
     clock = [time.perf_counter()]
 
@@ -654,6 +680,7 @@ def finetune_stage(context: dict[str, Any], pretrain_history: list[dict[str, Any
         lr=args.lr_finetune, batch_size=args.batch_size, seed=args.seed, device=device,
         callback=on_epoch, progress=context["progress"] is not None,
         checkpoint=on_state, resume=resume["finetune"] if resume else None, dist=context["dist"],
+        sa_refine=sa_refine,
     )
     if dataparallel.is_main():
         atomic_write(out / "checkpoints" / "cnn.pt", lambda tmp: save_cnn(model, tmp))

@@ -169,3 +169,16 @@ def test_help_teaches(capsys):
     text = capsys.readouterr().out
     for flag in ("--dataset", "--layers", "--sampler", "--pretrain-only", "--init-from", "--no-pretrain", "examples:"):
         assert flag in text
+
+
+def test_finetune_sa_records_acceptance_and_time(tmp_path):
+    code, out = run(tmp_path, "--no-pretrain", "--finetune-sa", "--sa-every", "4", "--sa-moves", "5")
+    assert code == 0
+    fine = [m for m in read_metrics(out) if m["stage"] == "finetune"]
+    assert all(0.0 <= m["sa_acceptance"] <= 1.0 and m["sa_seconds"] > 0 for m in fine)
+
+
+def test_finetune_sa_bad_value_is_a_user_error(tmp_path, capsys):
+    code, out = run(tmp_path, "--finetune-sa", "--sa-cooling", "1.5")
+    assert code == 2 and "--finetune-sa: cooling must be in (0, 1]" in capsys.readouterr().err
+    assert not out.exists()
