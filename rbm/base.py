@@ -7,7 +7,15 @@ depends on temperature takes ``beta`` (default 1.0) and the distribution is ``ex
 
 Input checks run on every call, so they are cheap: shapes always; NaN/Inf and the [0, 1] range
 with one fused reduction (``torch.aminmax``). :func:`set_validate_values` turns the value check
-off (it synchronises with the GPU once per call).
+off (it synchronises with the GPU once per call). A sample returned by ``sample_h_given_v`` /
+``sample_v_given_h`` is {0, 1} by construction and is not checked again when it is fed straight
+back (a Gibbs chain validates its start state once, not every half-sweep); any in-place change to
+it (which bumps its autograd version counter) makes it an ordinary input again.
+
+Sampling compares one fresh uniform per unit with p (``U < p``, as ``torch.rand(...) < p``;
+:func:`_bernoulli_` has the details and a faster float32 route on CPU) instead of calling
+``torch.bernoulli`` (3-4x slower on CPU), in place on freshly made logits, with β folded into the
+weights (dense, conv) so that no pass over the logits is spent on it.
 """
 
 from __future__ import annotations
@@ -38,9 +46,53 @@ def set_validate_values(enabled: bool) -> bool:
     return previous
 
 
+_SAMPLE_TAG = "_rbm_sample_version"
+
+
+def _mark_sample(x: Tensor) -> Tensor:
+    """Tag a freshly drawn {0, 1} sample so that :func:`check_unit_interval` trusts it.
+
+    The tag is the tensor's version counter at creation: any in-place change invalidates it.
+    Inference tensors have no version counter and are never tagged.
+    """
+    if not x.is_inference():
+        setattr(x, _SAMPLE_TAG, x._version)
+    return x
+
+
+def _is_marked_sample(x: Tensor) -> bool:
+    tag = getattr(x, _SAMPLE_TAG, None)
+    return tag is not None and not x.is_inference() and tag == x._version
+
+
+def _bernoulli_(p: Tensor, generator: torch.Generator | None) -> Tensor:
+    """A {0, 1} sample of Bernoulli(p) in ``p``'s dtype and shape; ``p`` may be overwritten.
+
+    ``p`` must be a fresh tensor the caller owns. The draw is ``U < p`` with one fresh uniform U
+    per unit, as ``torch.rand(p.shape) < p`` (3-4x faster than ``torch.bernoulli(p)`` on CPU).
+    Float32 on CPU takes a faster route still (the generator's float path spends as long
+    converting as drawing): each 64-bit draw of the generator gives two units 23 random bits,
+    made into floats ``U1 = 1 + j·2⁻²³`` in [1, 2) by setting the exponent bits (a bit view, no
+    conversion), and the sample is ``U1 < 1 + p``. P(on) is p rounded to the nearest multiple of
+    2⁻²³ (within 2⁻²⁴ of p, the resolution of ``torch.rand``; exactly 0 and 1 at p = 0 and 1).
+    """
+    if p.dtype == torch.float32 and p.device.type == "cpu":
+        n = p.numel()
+        bits = torch.empty((n + 1) // 2, dtype=torch.int64, device=p.device)
+        bits.random_(-(2**63), None, generator=generator)  # full 64-bit range
+        ones = bits.view(torch.int32)[:n].bitwise_and_(0x007FFFFF).bitwise_or_(0x3F800000)
+        return _mark_sample(p.add_(1.0).gt_(ones.view(torch.float32).view(p.shape)))
+    u = torch.rand(p.shape, generator=generator, dtype=p.dtype, device=p.device)
+    return _mark_sample(u.lt_(p))
+
+
 def check_unit_interval(x: Tensor, name: str) -> None:
-    """Raise ValueError unless every value of ``x`` is finite and in [0, 1] (one reduction)."""
-    if not _VALIDATE_VALUES or x.numel() == 0:
+    """Raise ValueError unless every value of ``x`` is finite and in [0, 1] (one reduction).
+
+    Skipped when :func:`set_validate_values` turned it off, and for an unmodified sample that a
+    model's ``sample_*`` method returned (binary by construction).
+    """
+    if not _VALIDATE_VALUES or x.numel() == 0 or _is_marked_sample(x):
         return
     lo, hi = torch.stack(torch.aminmax(x)).tolist()  # NaN propagates through min/max
     if not (lo >= 0.0 and hi <= 1.0):
@@ -98,6 +150,16 @@ class RBM(nn.Module):
     def _visible_logits(self, h: Tensor) -> Tensor:
         raise NotImplementedError
 
+    def _scaled_hidden_logits(self, v: Tensor, beta: float) -> Tensor:
+        """``beta * hidden_logits(v)`` as a fresh tensor the caller may overwrite (no grad)."""
+        logits = self._hidden_logits(v)
+        return logits if beta == 1.0 else logits.mul_(beta)
+
+    def _scaled_visible_logits(self, h: Tensor, beta: float) -> Tensor:
+        """``beta * visible_logits(h)`` as a fresh tensor the caller may overwrite (no grad)."""
+        logits = self._visible_logits(h)
+        return logits if beta == 1.0 else logits.mul_(beta)
+
     def _visible_term(self, v: Tensor) -> Tensor:
         """``b_v · v`` per sample, shape (B,)."""
         raise NotImplementedError
@@ -114,7 +176,12 @@ class RBM(nn.Module):
         return torch.sigmoid(beta * logits)
 
     def _sample_h(self, logits: Tensor, beta: float, generator: torch.Generator | None) -> Tensor:
-        return torch.bernoulli(self._p_h(logits, beta), generator=generator)
+        """A hidden sample given (unscaled) ``logits``; ``logits`` is left untouched."""
+        return self._sample_h_scaled(logits * beta, generator)
+
+    def _sample_h_scaled(self, scaled: Tensor, generator: torch.Generator | None) -> Tensor:
+        """A hidden sample given ``beta * logits``, which it may overwrite (no grad)."""
+        return _bernoulli_(scaled.sigmoid_(), generator)
 
     def _num_hidden_states_log(self, visible_shape: tuple[int, ...]) -> float:
         """log of the number of allowed hidden configurations (= hidden log sum at β = 0)."""
@@ -151,7 +218,9 @@ class RBM(nn.Module):
 
         Not differentiable (runs under ``no_grad``); ``generator`` lives on the model's device.
         """
-        return self._sample_h(self._hidden_logits(self._check_v_value(v)), beta, generator)
+        return self._sample_h_scaled(
+            self._scaled_hidden_logits(self._check_v_value(v), beta), generator
+        )
 
     def p_v_given_h(self, h: Tensor, beta: float = 1.0) -> Tensor:
         """Visible on-probabilities at ``beta``, shape ``(B, *visible_shape)``."""
@@ -162,7 +231,8 @@ class RBM(nn.Module):
         self, h: Tensor, beta: float = 1.0, generator: torch.Generator | None = None
     ) -> Tensor:
         """A binary float sample of v given h at ``beta``, shape ``(B, *visible_shape)``."""
-        return torch.bernoulli(self.p_v_given_h(h, beta), generator=generator)
+        scaled = self._scaled_visible_logits(self._check_h_value(h), beta)
+        return _bernoulli_(scaled.sigmoid_(), generator)
 
     def energy(self, v: Tensor, h: Tensor) -> Tensor:
         """``E(v, h)``, shape (B,). No pooling penalty: invalid pooled h are the caller's bug."""

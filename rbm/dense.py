@@ -132,6 +132,19 @@ class BernoulliRBM(RBM):
     def _visible_logits(self, h: Tensor) -> Tensor:
         return torch.addmm(self.visible_bias, h, self.weight.t())
 
+    # β folded into the weights and biases (β·W is n_visible·n_hidden values, computed once per
+    # call and amortised over the batch): no extra pass over the logits, and a plain GEMM
+    # (addmm's own alpha/beta scaling measured ~10 % slower on CPU).
+    def _scaled_hidden_logits(self, v: Tensor, beta: float) -> Tensor:
+        if beta == 1.0:
+            return torch.addmm(self.hidden_bias, v, self.weight)
+        return torch.addmm(self.hidden_bias * beta, v, self.weight * beta)
+
+    def _scaled_visible_logits(self, h: Tensor, beta: float) -> Tensor:
+        if beta == 1.0:
+            return torch.addmm(self.visible_bias, h, self.weight.t())
+        return torch.addmm(self.visible_bias * beta, h, (self.weight * beta).t())
+
     def _visible_term(self, v: Tensor) -> Tensor:
         return v @ self.visible_bias
 

@@ -3,7 +3,11 @@
 Many chains run in parallel as one batch on the model's device. Each sweep updates all hidden units
 then all visible units at that sweep's β (two tensor operations, no host round trip: the schedule is
 a list of Python floats and the generator lives on the model's device), so the same code serves CPU
-and GPU. Chains start from uniform random v, or from the previous call's states when
+and GPU. On CPU the chains run in cache-sized chunks (``sampling.gibbs.chunk_size``), each chunk
+through the whole schedule; the start state is validated once per call, not every half-sweep.
+Throughput grows with the number of chains per call (a few hundred to thousands is how the
+annealer is meant to be used: ``bench/bench_samplers.py --num-chains``, ``docs/sampling.md``).
+Chains start from uniform random v, or from the previous call's states when
 ``persistent=True``; for a conv RBM they live on the canvas shape.
 
 Schedules (``sampling.schedules.beta_schedule``): ``fixed`` (plain Gibbs at β), ``linear``,

@@ -22,6 +22,7 @@ Examples:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -30,7 +31,26 @@ from torch import Tensor
 
 from sampling.base import NegativeSampler, check_positive_int, model_dtype
 
-__all__ = ["GibbsSampler", "block_gibbs", "random_visible", "start_from_data"]
+__all__ = ["GibbsSampler", "block_gibbs", "chunk_size", "random_visible", "start_from_data"]
+
+
+#: Chains per chunk on CPU: the state of a chunk should stay cache-resident through a sweep.
+#: ``block_gibbs`` runs whole chunks of chains through every sweep, one chunk after another
+#: (chains are independent, so this changes only the order in which random numbers are used).
+CPU_CHUNK_UNITS = 2**19
+
+
+def chunk_size(num_chains: int, units_per_chain: int, device: torch.device) -> int:
+    """Chains per chunk for :func:`block_gibbs`: all of them on a GPU; on CPU about
+    :data:`CPU_CHUNK_UNITS` units (v and h) per chunk, at least 8 chains, chunks of equal size.
+
+    Deterministic in its arguments, so a seeded sampler draws the same samples on every run.
+    """
+    if device.type != "cpu" or num_chains <= 8:
+        return num_chains
+    per = max(8, CPU_CHUNK_UNITS // max(1, units_per_chain))
+    chunks = -(-num_chains // per)
+    return -(-num_chains // chunks)
 
 
 def block_gibbs(
@@ -38,6 +58,7 @@ def block_gibbs(
     v: Tensor,
     betas: Sequence[float],
     generator: torch.Generator | None = None,
+    chunk: int | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Run one block-Gibbs sweep per entry of ``betas`` from ``v``; return the final ``(v, h)``.
 
@@ -47,6 +68,8 @@ def block_gibbs(
             only uses them through ``p(h | v)``).
         betas: inverse temperature of each sweep (Python floats: the loop never syncs with a GPU).
         generator: torch generator on ``v``'s device.
+        chunk: chains per chunk (default :func:`chunk_size`: all chains on a GPU, cache-sized
+            chunks on CPU). Each chunk runs every sweep before the next chunk starts.
 
     Returns:
         ``(v, h)`` with h ~ p(h | v, betas[-1]): a joint state of every chain.
@@ -54,6 +77,19 @@ def block_gibbs(
     betas = [float(b) for b in betas]
     if not betas:
         raise ValueError("block_gibbs needs at least one beta")
+    n = v.shape[0]
+    if chunk is None:
+        units = math.prod(v.shape[1:]) + math.prod(model.hidden_shape(tuple(v.shape[1:])))
+        chunk = chunk_size(n, units, v.device)
+    if chunk >= n:
+        return _chain(model, v, betas, generator)
+    parts = [_chain(model, v[i:i + chunk], betas, generator) for i in range(0, n, chunk)]
+    return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+
+
+def _chain(model, v, betas, generator):
+    # The model validates v on the first half-sweep only: its samples are {0, 1} by construction
+    # and are not checked again when fed back (rbm.base.check_unit_interval).
     for beta in betas:
         h = model.sample_h_given_v(v, beta=beta, generator=generator)
         v = model.sample_v_given_h(h, beta=beta, generator=generator)
