@@ -5,7 +5,11 @@ Every call builds the model's BQM afresh (the weights change every step) with
 with MCMC-correct settings only (``DESIGN.md`` §3): ``beta_schedule_type="custom"`` with a
 schedule that **ends at the sampler's β** (fixed, linear, geometric, ``quench`` or a custom
 sequence from :func:`sampling.schedules.beta_schedule`), ``proposal_acceptance_criteria="Gibbs"``
-and ``randomize_order=True``. The BQM is *not* scaled: its energies are the model's, and β lives in
+and ``randomize_order=False`` (a systematic scan: each sweep updates every variable exactly once;
+the Boltzmann distribution is still stationary. dwave-samplers' ``randomize_order=True`` draws n
+sites *with replacement* per sweep, so about e⁻¹ ≈ 37 % of the units are not touched in a sweep —
+harmless over hundreds of sweeps, fatal to the two-sweep ``quench``, whose samples then stay near
+the hot start). The BQM is *not* scaled: its energies are the model's, and β lives in
 the schedule, so ``last_info["schedule"]`` is literally the β of each sweep. dwave-samplers' default
 ``beta_range`` (an optimiser's, ending far colder than β) is never used.
 
@@ -59,7 +63,7 @@ def sa_parameters(betas: Sequence[float]) -> dict[str, Any]:
         "beta_schedule_type": "custom",
         "beta_schedule": np.asarray(betas, dtype=np.float64),
         "proposal_acceptance_criteria": "Gibbs",
-        "randomize_order": True,
+        "randomize_order": False,  # every unit once per sweep (see the module docstring)
     }
 
 
