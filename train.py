@@ -71,7 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--dataset", default="mnist5k",
                    help="digits | mnist5k | idx:DIR (MNIST/Fashion-MNIST IDX files) | npz:FILE (default: %(default)s)")
     g.add_argument("--binarize", action=argparse.BooleanOptionalAction, default=False,
-                   help="threshold images at 0.5 instead of using intensities as probabilities")
+                   help="threshold images (see --threshold) instead of using intensities as probabilities")
+    g.add_argument("--threshold", type=float, default=0.5,
+                   help="--binarize: a pixel is 1 when strictly above this value, in [0, 1) (default: %(default)s)")
     g.add_argument("--resize", default=None, metavar="HxW", help="coarse-grain images by block averaging, e.g. 8x8")
     g.add_argument("--label-fraction", type=float, default=1.0,
                    help="fraction of training labels used for fine-tuning, in (0, 1]; pretraining uses all images")
@@ -116,6 +118,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--finetune-epochs", type=int, default=20, help="SGD epochs of the whole CNN (default: %(default)s)")
     g.add_argument("--lr-finetune", type=float, default=0.05, help="(default: %(default)s)")
     g.add_argument("--batch-size", type=int, default=64, help="batch size of both stages (default: %(default)s)")
+    g.add_argument("--augment", type=int, default=None, metavar="PIXELS",
+                   help="fine-tuning augmentation: random shifts of up to this many pixels "
+                        "(default: 2 for images at least 20 pixels wide, else 0: a 2-pixel shift of an "
+                        "8x8 image destroys it)")
     g.add_argument("--finetune-sa", action="store_true",
                    help="Rere et al. 2015: after SGD minibatches, refine the classifier layer by simulated "
                         "annealing (Metropolis on the minibatch loss; a search over real weights, not sampling)")
@@ -232,6 +238,7 @@ def validate(args: argparse.Namespace) -> None:
         (args.pretrain_epochs >= 0, f"--pretrain-epochs must be >= 0, got {args.pretrain_epochs}"),
         (args.finetune_epochs >= 0, f"--finetune-epochs must be >= 0, got {args.finetune_epochs}"),
         (args.batch_size >= 1, f"--batch-size must be >= 1, got {args.batch_size}"),
+        (args.augment is None or args.augment >= 0, f"--augment must be >= 0 pixels, got {args.augment}"),
         (args.threads >= 1, f"--threads must be >= 1, got {args.threads}"),
         (args.lr_pretrain > 0, f"--lr-pretrain must be > 0, got {args.lr_pretrain}"),
         (args.lr_finetune > 0, f"--lr-finetune must be > 0, got {args.lr_finetune}"),
@@ -273,6 +280,13 @@ def sa_refine_config(args: argparse.Namespace):
                               n_temperatures=args.sa_levels, every=args.sa_every, seed=args.seed)
     except ValueError as exc:
         raise UserError(f"--finetune-sa: {exc}") from None
+
+
+def augment_pixels(args: argparse.Namespace, image_shape: tuple[int, ...]) -> int:
+    """--augment, or its default: ±2-pixel shifts for images at least 20 pixels wide, none below."""
+    if args.augment is not None:
+        return args.augment
+    return 2 if min(image_shape[-2:]) >= 20 else 0
 
 
 def resolve_device(name: str) -> torch.device:
@@ -422,6 +436,7 @@ def prepare(args: argparse.Namespace) -> dict[str, Any]:
         data = imagedata.load_dataset(
             args.dataset,
             binarize=args.binarize,
+            threshold=args.threshold,
             label_fraction=args.label_fraction,
             resize=args.resize,
             seed=args.seed,
@@ -678,6 +693,7 @@ def finetune_stage(context: dict[str, Any], pretrain_history: list[dict[str, Any
     finetune(
         model, train=(x_lab, y_lab), test=(data.x_test, data.y_test), epochs=args.finetune_epochs,
         lr=args.lr_finetune, batch_size=args.batch_size, seed=args.seed, device=device,
+        augment=augment_pixels(args, data.image_shape),
         callback=on_epoch, progress=context["progress"] is not None,
         checkpoint=on_state, resume=resume["finetune"] if resume else None, dist=context["dist"],
         sa_refine=sa_refine,

@@ -182,3 +182,12 @@ def test_finetune_sa_bad_value_is_a_user_error(tmp_path, capsys):
     code, out = run(tmp_path, "--finetune-sa", "--sa-cooling", "1.5")
     assert code == 2 and "--finetune-sa: cooling must be in (0, 1]" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_small_images_are_not_shift_augmented_by_default(tmp_path):
+    """A ±2-pixel shift wrecks an 8x8 digit: the default augments only images ≥ 20 px wide."""
+    code, out = run(tmp_path, "--no-pretrain", "--finetune-epochs", "4", "--batch-size", "64")
+    assert code == 0
+    assert json.loads((out / "summary.json").read_text())["test_accuracy"] > 0.6
+    assert train.augment_pixels(train.parse_args(["--augment", "3"]), (1, 8, 8)) == 3
+    assert train.augment_pixels(train.parse_args([]), (1, 28, 28)) == 2
