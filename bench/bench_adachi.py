@@ -108,7 +108,7 @@ LABELS = {
     "cd10": "CD-10",
     "pcd": "PCD-1",
     "sa": "SA, 10 sweeps linear β 0.1→1",
-    "sa-quench": "SA quench (2 random-order sweeps)",
+    "sa-quench": "SA quench (2 full sweeps, dwave-samplers)",
     "gibbs-quench": "block-Gibbs quench (2 full sweeps)",
     "mock-qpu": "mock QPU (β_hw=3 hidden, calibrated)",
 }
