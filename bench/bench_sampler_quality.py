@@ -14,7 +14,8 @@ distances and both sides. Backends, side by side on the same BQM and the same β
   (plain Gibbs from noise), ``linear`` and ``geometric`` schedules at several sweep counts, and
   the two-sweep ``quench``,
 * **raw dwave-samplers SA**: ``SimulatedAnnealingSampler.sample`` on the same BQM with the same
-  β schedule (Gibbs acceptance, random order: ``sampling.sa.sa_parameters``),
+  β schedule and the same MCMC settings as the ``sa`` backend (``sampling.sa.sa_parameters``: Gibbs
+  acceptance, and since d7befcb a systematic scan instead of dwave-samplers' random order),
 * ``pcd-k`` (k = 1, 10): 100 persistent chains, 50 calls of burn-in, then N/100 successive calls
   (the samples a PCD negative phase sees over successive updates, so autocorrelation counts),
 * ``mock-qpu`` (MockDWaveSampler on Pegasus P6 whose substitute samples 3× colder than
