@@ -12,7 +12,7 @@ epoch over several seeds:
 * ``cd``, ``pcd``  RBM stacks pretrained with CD-1 / PCD-1;
 * ``annealed``    pretrained with the torch block-Gibbs annealer (β = 1, train.py's schedule);
 * ``sa-quench``   pretrained with dwave-samplers SA, Job & Adachi's two-sweep ``quench``
-  (``--full`` only: ≈ 4× the annealer's pretraining time).
+  (``--full`` only: ≈ 3× the annealer's pretraining time, 10× CD-1's).
 
 Every stack is pretrained ONCE per (sampler, seed) and reused for both label fractions. All
 pretraining and fine-tuning settings are read from ``train.py``'s argument defaults at run time
@@ -29,9 +29,12 @@ Every random stream is seeded per seed: the CNN is built after ``torch.manual_se
 of them see the same minibatch order, augmentation and dropout masks (``finetune`` seeds those):
 differences are paired by seed.
 
-    python bench/bench_finetune.py            # default grid, ≈ 20 min on a loaded 2-core CPU
-    python bench/bench_finetune.py --full     # 20 epochs, + sa-quench, ≈ 50 min loaded
-    python bench/bench_finetune.py --quick    # smoke test, ≤ 3 min
+    python bench/bench_finetune.py            # 10 epochs, 42 runs: 6.7 min (load 1.4), 19.5 min (load 8)
+    python bench/bench_finetune.py --full     # 20 epochs, + sa-quench, 48 runs: 25.7 min (load 3-5)
+    python bench/bench_finetune.py --quick    # smoke test: < 1 min (load 1), ~2 min (load 8)
+    python bench/bench_finetune.py --full --from-json bench/results/finetune_full.json  # report only
+
+(times on 2 shared AMD EPYC cores, one torch thread; docs/RESULTS.md sections 3 and 5.)
 
 Outputs (``--out-dir``, default ``bench/results``; suffix ``_quick``/``_full`` by mode):
 ``finetune{sfx}.md`` (the tables), ``finetune{sfx}.json`` (raw per-epoch histories, settings,
