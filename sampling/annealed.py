@@ -40,7 +40,24 @@ from sampling.schedules import beta_schedule
 __all__ = ["AnnealedGibbsSampler"]
 
 
-class AnnealedGibbsSampler(NegativeSampler):
+class AnnealingSchedule:
+    """Sweep count and β schedule shared by the annealing samplers (``annealed`` and ``sa``)."""
+
+    beta: float
+
+    def _set_schedule(self, k: int | None, num_sweeps: int | None,
+                      schedule: str | Sequence[float], beta_start: float | None) -> None:
+        self.num_sweeps = _sweeps(k, num_sweeps, default=10, name="num_sweeps")
+        self.schedule = schedule if isinstance(schedule, str) else tuple(float(b) for b in schedule)
+        self.beta_start = beta_start
+        self.betas()  # validate now: unknown names, schedules that end elsewhere than β
+
+    def betas(self) -> np.ndarray:
+        """The β of every sweep of the next call, shape (sweeps,), ending at ``self.beta``."""
+        return beta_schedule(self.schedule, self.beta, self.num_sweeps, self.beta_start)
+
+
+class AnnealedGibbsSampler(AnnealingSchedule, NegativeSampler):
     """Annealed block Gibbs in torch (many parallel chains, GPU-ready).
 
     Args:
@@ -82,14 +99,7 @@ class AnnealedGibbsSampler(NegativeSampler):
             seed=seed,
             device=device,
         )
-        self.num_sweeps = _sweeps(k, num_sweeps, default=10, name="num_sweeps")
-        self.schedule = schedule if isinstance(schedule, str) else tuple(float(b) for b in schedule)
-        self.beta_start = beta_start
-        self.betas()  # validate now: unknown names, schedules that end elsewhere than β
-
-    def betas(self) -> np.ndarray:
-        """The β of every sweep of the next call, shape (sweeps,), ending at ``self.beta``."""
-        return beta_schedule(self.schedule, self.beta, self.num_sweeps, self.beta_start)
+        self._set_schedule(k, num_sweeps, schedule, beta_start)
 
     def _draw(
         self, model: torch.nn.Module, v_data: Tensor, canvas: tuple[int, ...], num_chains: int

@@ -48,8 +48,7 @@ from torch import Tensor
 
 from sampling.base import NegativeSampler, model_dtype
 from sampling.bqm import pooling_violations, sampleset_to_array, spec_to_bqm
-from sampling.gibbs import _sweeps
-from sampling.schedules import beta_schedule
+from sampling.annealed import AnnealingSchedule
 
 __all__ = ["SimulatedAnnealingNegativeSampler", "sa_parameters"]
 
@@ -67,7 +66,7 @@ def sa_parameters(betas: Sequence[float]) -> dict[str, Any]:
     }
 
 
-class SimulatedAnnealingNegativeSampler(NegativeSampler):
+class SimulatedAnnealingNegativeSampler(AnnealingSchedule, NegativeSampler):
     """dwave-samplers simulated annealing on the model's BQM, ending at the sampler's β.
 
     Args:
@@ -110,17 +109,10 @@ class SimulatedAnnealingNegativeSampler(NegativeSampler):
             seed=seed,
             device=device,
         )
-        self.num_sweeps = _sweeps(k, num_sweeps, default=10, name="num_sweeps")
-        self.schedule = schedule if isinstance(schedule, str) else tuple(float(b) for b in schedule)
-        self.beta_start = beta_start
+        self._set_schedule(k, num_sweeps, schedule, beta_start)
         self.resample_hidden = bool(resample_hidden)
-        self.betas()
         self._sampler = SimulatedAnnealingSampler()
         self._np_rng = np.random.default_rng(self.seed)
-
-    def betas(self) -> np.ndarray:
-        """The β of every sweep of the next call, shape (sweeps,), ending at ``self.beta``."""
-        return beta_schedule(self.schedule, self.beta, self.num_sweeps, self.beta_start)
 
     def _draw(
         self, model: torch.nn.Module, v_data: Tensor, canvas: tuple[int, ...], num_chains: int
