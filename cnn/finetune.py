@@ -4,9 +4,8 @@
 from a pretrained stack) with SGD + momentum, a learning-rate schedule and cheap random-shift
 augmentation, and returns one metrics dict per epoch. :class:`FinetuneConfig` holds the defaults,
 tuned on mnist5k (4000/1000) with a randomly initialised ``16x5p2,32x5p2`` CNN and the default
-head of :class:`cnn.CNN` (fc128 + dropout 0.25): 98.2 % test accuracy (97.9–98.5 %, 3 seeds)
-after the default 20 epochs, at 0.8–2.3 s per epoch with one thread on a shared 2-core machine
-(15 epochs, 2 seeds: 98.0 %; one 15-epoch run without augmentation, on another split: 97.7 %).
+head of :class:`cnn.CNN` (fc128 + dropout 0.25); the accuracies and times they give are in
+docs/RESULTS.md (section 3: "Earlier measurements behind the defaults of cnn/").
 
 Determinism: shuffling and augmentation draw from a ``torch.Generator`` seeded with ``seed``;
 dropout draws from torch's global generator, which :func:`finetune` seeds inside

@@ -36,16 +36,11 @@ init), so SGD at a normal learning rate diverges. :meth:`CNN.from_stack` therefo
 ``data`` is ``weight_scale`` (data-dependent scaling as in LSUV, Mishkin & Matas 2016). Layers are
 calibrated bottom-up, each on the output of the calibrated layers below it.
 
-Measured (mnist5k, 2-epoch CD-1 stack, fine-tuning with the :class:`cnn.FinetuneConfig` settings
-for 15 epochs, 10 % of the labels, mean final test accuracy over seeds): random init 89.3 % (3
-seeds); pretrained without scaling, ReLU: ``copy`` 47 % and 10 % (2 seeds), ``zero`` and
-``shift`` 10 % (diverged); sigmoid ``shift`` 60 %. With ``weight_scale=1`` (ReLU, 3 seeds):
-``copy`` 90.8 %, ``zero`` 91.2 %, ``shift`` 92.2 % (32 % vs 15 % for random init after the first
-epoch). The defaults are ReLU, ``shift``, ``weight_scale=1``. But the same calibration applied to
-a *random* network (:meth:`CNN.calibrate`) gave 93.3 %, and random Gaussian filters at the RBM's
-scale 93.6 %: compare pretrained CNNs with calibrated random ones, or the "gain" of pretraining is
-the gain of a better scale. (Full labels, 1 seed: 98.2 % random, 98.6 % calibrated random,
-97.6 % pretrained ``shift``.)
+The defaults are ReLU, ``shift``, ``weight_scale=1``. Without the scaling a pretrained stack
+diverges or stalls under SGD; with it, it does no better than a *random* network given the same
+calibration (:meth:`CNN.calibrate`): compare pretrained CNNs with calibrated random ones, or the
+"gain" of pretraining is the gain of a better scale. The measurements are in docs/RESULTS.md
+(section 3: "Earlier measurements behind the defaults of cnn/", and the fine-tuning tables).
 
 The head: flatten, an optional hidden fully connected layer (``head_units``, same activation,
 random init), dropout, and the linear ``classifier``.
