@@ -16,8 +16,10 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("rbm", "sampling", "cnn")
-TOP_LEVEL_MODULES = ("imagedata", "rundir", "dataparallel", "train")
+NOT_LIBRARY = {"tests", "bench", "docs"}
+# Every top-level package and module of the repository that is library code.
+PACKAGES = tuple(sorted(p.parent.name for p in ROOT.glob("*/__init__.py") if p.parent.name not in NOT_LIBRARY))
+TOP_LEVEL_MODULES = tuple(sorted(p.stem for p in ROOT.glob("*.py") if p.stem != "conftest"))
 # ``python -m sampling`` runs the command line on import.
 NOT_IMPORTABLE = {"sampling.__main__"}
 OPTIONFLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
@@ -26,8 +28,11 @@ OPTIONFLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 def _modules_with_examples() -> list[str]:
     files = {name: ROOT / f"{name}.py" for name in TOP_LEVEL_MODULES}
     for package in PACKAGES:
-        for path in sorted((ROOT / package).glob("*.py")):
-            name = f"{package}.{path.stem}" if path.stem != "__init__" else package
+        for path in sorted((ROOT / package).rglob("*.py")):
+            if "__pycache__" in path.parts:
+                continue
+            parts = path.relative_to(ROOT).with_suffix("").parts
+            name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
             files[name] = path
     return sorted(name for name, path in files.items()
                   if name not in NOT_IMPORTABLE and ">>>" in path.read_text(encoding="utf-8"))

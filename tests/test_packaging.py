@@ -65,7 +65,7 @@ def _egg_info(built: Path) -> Path:
 def test_distribution_holds_every_package_and_module(built):
     shipped = {str(p.relative_to(built / "lib")) for p in (built / "lib").rglob("*.py")}
     expected = _library_sources()
-    assert {"train.py", "imagedata.py", "rundir.py", "dataparallel.py",
+    assert {"train.py", "imagedata/__init__.py", "rundir.py", "dataparallel.py",
             "rbm/__init__.py", "cnn/__init__.py", "sampling/__init__.py",
             "sampling/__main__.py"} <= expected
     assert sorted(expected - shipped) == [], "in the repository but not installed"
