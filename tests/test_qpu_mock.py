@@ -474,3 +474,19 @@ def test_qpu_access_time_estimate_follows_the_sapi_timing_model():
     assert per_read == pytest.approx(20.0 + readout + td["qpu_delay_time_per_sample"])
     assert t1 == pytest.approx(td["typical_programming_time"] + td["default_programming_thermalization"] + per_read)
     assert estimate_qpu_access_time(200, 1, annealing_time=100.0) == pytest.approx(t1 + 80.0)
+
+
+def test_substitute_sweep_updates_every_qubit_so_one_hold_sweep_forgets_its_start():
+    """One fixed-β sweep of the mock's substitute from all-ones, on 64 independent qubits with
+    p(1) = 0.001: a systematic scan gives p exactly (a random-order sweep leaves ~37 % stale)."""
+    from sampling.qpu_mock import BoltzmannSubstitute
+
+    n, p, reads = 64, 0.001, 1000
+    bqm = dimod.BinaryQuadraticModel({i: np.log(1 / p - 1) for i in range(n)}, {}, 0.0, "BINARY")
+    sub = BoltzmannSubstitute(1.0, num_sweeps_hold=1, num_sweeps_anneal=0, seed=0)
+    start = np.ones((reads, n), dtype=np.int8)
+    ss = sub.sample(bqm, num_reads=reads, initial_states=(start, list(range(n))),
+                    initial_states_generator="none", answer_mode="raw", auto_scale=False)
+    x = ss.record.sample[:, [ss.variables.index(i) for i in range(n)]]
+    assert x.shape == (reads, n)
+    assert abs(x.mean() - p) < 5 * np.sqrt(p * (1 - p) / x.size), x.mean()
