@@ -22,7 +22,8 @@ Pipeline of one request (:meth:`QPUBackend.sample_ising`):
 4. sampling with ``answer_mode="raw"``, ``auto_scale=False``, ``num_reads``, ``annealing_time``,
    optional spin-reversal transforms (:class:`dwave.preprocessing.SpinReversalTransformComposite`,
    one random gauge per QPU call), bounded retries with exponential backoff on transient solver or
-   network errors, then :class:`QPUSamplingError`;
+   network errors, then :class:`QPUSamplingError` (the only retry layer: ``ResilientSampler``
+   does not retry it again);
 5. unembedding by majority vote with seeded random tie-breaks; every read gives ``tiles`` samples;
 6. ``β_eff`` of the logical samples by MPL, the calibration update, QPU timing in the info.
 
@@ -101,8 +102,13 @@ class QPUUnavailableError(RuntimeError):
 
 
 class QPUSamplingError(RuntimeError):
-    """A QPU call kept failing after the configured retries (the training loop keeps its last
-    checkpoint; rerun with ``--resume`` when the solver is back)."""
+    """A QPU call kept failing after the backend's own retries (``max_retries``).
+
+    ``retried = True``: the retries are done, so :class:`sampling.resilient.ResilientSampler`
+    does not retry it again (one retry layer) but goes straight to its fallback, or stops.
+    """
+
+    retried = True
 
 
 # --------------------------------------------------------------------------- logical problems
@@ -641,9 +647,7 @@ class QPUBackend:
                 if attempt >= self.max_retries:
                     raise QPUSamplingError(
                         f"QPU sampling failed after {attempt + 1} attempts "
-                        f"({type(exc).__name__}: {exc}); the solver or the network is down. "
-                        "Training stops here; resume from the last checkpoint later, or continue "
-                        "with --sampler sa."
+                        f"({type(exc).__name__}: {exc}); the solver or the network is down"
                     ) from exc
                 delay = min(self.retry_max_delay, self.retry_delay * self.retry_backoff**attempt)
                 attempt += 1
