@@ -38,9 +38,10 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from torch import Tensor
+if TYPE_CHECKING:  # annotations only: wrapping a sampler needs no torch
+    from torch import Tensor
 
 __all__ = ["ResilientSampler", "SamplerFailure"]
 

@@ -265,7 +265,7 @@ def _subprocess(args, cwd):
 
 COMMON = ["--beta", "1.5", "--num-reads", "500", "--seed", "3", "--num-sweeps", "50"]
 #: Real ``python -m sampling`` processes: a round trip and a user error. Every process imports the
-#: sampling package (~2 s CPU, torch included; 5-13 s wall on a loaded machine), so these two run
+#: sampling package and dimod (~1 s; torch is not imported; more on a loaded machine), so these two run
 #: side by side and every other case calls ``main(argv)`` in-process, on the same code path.
 SUBPROCESS_CASES = {
     "npz": ["sample", "p.coo", *COMMON, "--out", "sub.npz"],
