@@ -14,7 +14,7 @@ distances and both sides. Backends, side by side on the same BQM and the same β
   (plain Gibbs from noise), ``linear`` and ``geometric`` schedules at several sweep counts, and
   the two-sweep ``quench``,
 * **raw dwave-samplers SA**: ``SimulatedAnnealingSampler.sample`` on the same BQM with the same
-  β schedule and the same MCMC settings as the ``sa`` backend (``sampling.sa.sa_parameters``: Gibbs
+  β schedule and the same MCMC settings as the ``sa`` backend (``sampling.schedules.sa_parameters``: Gibbs
   acceptance, and since d7befcb a systematic scan instead of dwave-samplers' random order),
 * ``pcd-k`` (k = 1, 10): 100 persistent chains, 50 calls of burn-in, then N/100 successive calls
   (the samples a PCD negative phase sees over successive updates, so autocorrelation counts),
@@ -158,7 +158,7 @@ def draw_raw_sa(schedule: str, sweeps: int, model, canvas, n: int, seed: int):
     from dwave.samplers import SimulatedAnnealingSampler
 
     from sampling.bqm import pooling_violations, sampleset_to_array, spec_to_bqm
-    from sampling.sa import sa_parameters
+    from sampling.schedules import sa_parameters
     from sampling.schedules import beta_schedule
 
     spec = model.to_qm(canvas)
@@ -528,7 +528,7 @@ def run_speed(args) -> list[dict]:
 
     from sampling import make_sampler
     from sampling.bqm import spec_to_bqm
-    from sampling.sa import sa_parameters
+    from sampling.schedules import sa_parameters
     from sampling.schedules import beta_schedule
 
     chains, sweeps, repeat = args.speed_chains, args.speed_sweeps, 3

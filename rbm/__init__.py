@@ -1,6 +1,7 @@
 """Restricted Boltzmann machines in pure PyTorch: dense and convolutional (with probabilistic
 max-pooling) models, their quadratic-model description for samplers, layer stacks, exact and AIS
-evaluation, and save/load. See docs/interfaces.md ("Models") for the contract.
+evaluation, save/load, and the pretraining loop (:func:`pretrain_layer`, :class:`PretrainConfig`).
+See docs/interfaces.md ("Models") for the contract.
 """
 
 from .base import RBM, set_validate_values
@@ -15,6 +16,7 @@ from .evaluate import (
     reconstruction_error,
 )
 from .io import load_model, load_stack, save_model, save_stack
+from .pretrain import DivergenceError, PretrainConfig, pretrain_layer
 from .qm import QuadraticModelSpec, default_pool_penalty
 from .specs import LayerSpec, parse_layers
 from .stack import RBMStack, build_stack
@@ -23,7 +25,9 @@ __all__ = [
     "AISResult",
     "BernoulliRBM",
     "ConvRBM",
+    "DivergenceError",
     "LayerSpec",
+    "PretrainConfig",
     "QuadraticModelSpec",
     "RBM",
     "RBMStack",
@@ -35,6 +39,7 @@ __all__ = [
     "load_model",
     "load_stack",
     "parse_layers",
+    "pretrain_layer",
     "pseudo_likelihood",
     "reconstruction_error",
     "save_model",

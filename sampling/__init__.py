@@ -1,21 +1,73 @@
-from sampling.diagnostics import compare_to_exact, estimate_beta, within_noise_floor
-from sampling.enumeration import exact_distribution, exact_sample
-from sampling.boltzmann import BoltzmannSampler
-from sampling.base import NegativeSampler
-from sampling.registry import available_samplers, make_sampler, register_sampler
-from sampling.resilient import ResilientSampler, SamplerFailure
+"""Boltzmann samplers: negative-phase samplers for RBMs (torch) and a dimod front for any BQM.
 
-__all__ = [
-    "BoltzmannSampler",
-    "NegativeSampler",
-    "ResilientSampler",
-    "SamplerFailure",
-    "available_samplers",
-    "make_sampler",
-    "register_sampler",
-    "compare_to_exact",
-    "estimate_beta",
-    "exact_distribution",
-    "exact_sample",
-    "within_noise_floor",
-]
+Every public name below is importable from the package, and each is imported on first use
+(a module-level ``__getattr__``, PEP 562): ``from sampling import BoltzmannSampler`` and the
+dimod front (methods ``sa``, ``gibbs``, ``exact``, ``qpu``, ``mock-qpu``, the CLI) never import
+torch; the negative-phase samplers (``GibbsSampler``, ``SimulatedAnnealingNegativeSampler``,
+...) do, when they are first asked for.
+
+Examples:
+    >>> import sampling
+    >>> sorted(set(sampling.available_samplers()) - {"neal"})
+    ['annealed', 'cd', 'exact', 'mock-qpu', 'pcd', 'qpu', 'sa']
+    >>> sampling.GibbsSampler is sampling.make_sampler("cd").__class__
+    True
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+#: Public name → the module that defines it.
+_EXPORTS = {
+    # the dimod front (no torch)
+    "BoltzmannSampler": "sampling.boltzmann",
+    "SamplerArgumentError": "sampling.boltzmann",
+    "register_method": "sampling.boltzmann",
+    "compare_to_exact": "sampling.diagnostics",
+    "estimate_beta": "sampling.diagnostics",
+    "within_noise_floor": "sampling.diagnostics",
+    "exact_distribution": "sampling.enumeration",
+    "exact_sample": "sampling.enumeration",
+    "beta_schedule": "sampling.schedules",
+    "sa_parameters": "sampling.schedules",
+    "QPUBackend": "sampling.qpu_backend",
+    "QPUSamplingError": "sampling.qpu_backend",
+    "QPUUnavailableError": "sampling.qpu_backend",
+    # the sampler registry (no torch until a sampler is made)
+    "available_samplers": "sampling.registry",
+    "make_sampler": "sampling.registry",
+    "register_sampler": "sampling.registry",
+    "ResilientSampler": "sampling.resilient",
+    "SamplerFailure": "sampling.resilient",
+    # negative-phase samplers (torch), one per make_sampler name (see sampling.registry)
+    "NegativeSampler": "sampling.base",
+    "GibbsSampler": "sampling.gibbs",
+    "AnnealedGibbsSampler": "sampling.annealed",
+    "SimulatedAnnealingNegativeSampler": "sampling.sa",
+    "ExactSampler": "sampling.exact",
+    "QPUSampler": "sampling.qpu",
+    "MockQPUSampler": "sampling.qpu",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name (or a submodule, ``sampling.bqm_io``) on first access."""
+    module = _EXPORTS.get(name)
+    if module is not None:
+        value = getattr(importlib.import_module(module), name)
+        globals()[name] = value  # later lookups skip this function
+        return value
+    try:
+        return importlib.import_module(f"{__name__}.{name}")
+    except ModuleNotFoundError as exc:
+        if exc.name != f"{__name__}.{name}":
+            raise
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

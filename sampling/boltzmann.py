@@ -11,7 +11,8 @@ Methods (``method=``), each a function registered in :data:`METHODS`:
 ``"sa"`` (default)
     Simulated annealing with ``dwave.samplers.SimulatedAnnealingSampler`` on a Boltzmann-correct
     schedule: a ramp from ``beta_start`` (default 0.1 β) up to β, then sweeps **at β** (by default
-    the last 3/4 of ``num_sweeps``), Gibbs acceptance, random site order. dwave-samplers' default
+    the last 3/4 of ``num_sweeps``), Gibbs acceptance, every variable once per sweep
+    (:func:`sampling.schedules.sa_parameters`). dwave-samplers' default
     ``beta_range`` ends far colder than any useful β (it is an optimiser, DESIGN §3) and is never
     used.
 ``"gibbs"``
@@ -57,7 +58,7 @@ from dimod.exceptions import SamplerUnknownArgWarning
 
 from sampling.enumeration import MAX_EXACT_VARIABLES, exact_sample
 from sampling.qpu_backend import sample_mock_qpu_method, sample_qpu_method
-from sampling.schedules import SCHEDULES, beta_schedule
+from sampling.schedules import SCHEDULES, beta_schedule, sa_parameters
 
 __all__ = [
     "DEFAULT_NUM_READS",
@@ -315,7 +316,7 @@ def _sample_gibbs(
     num_sweeps: int = 1000,
     initial_states: Any = None,
 ) -> dimod.SampleSet:
-    """Single-site Gibbs sweeps at fixed β (random site order), optionally from given states."""
+    """Single-site Gibbs sweeps at fixed β (systematic scan), optionally from given states."""
     sched = np.full(_positive_int(num_sweeps, "num_sweeps"), beta)
     ss = _run_sa(bqm, sched, num_reads, seed, initial_states)
     ss.info.update(num_sweeps=int(sched.size), schedule="fixed")
@@ -343,23 +344,14 @@ def _run_sa(bqm, sched, num_reads, seed, initial_states) -> dimod.SampleSet:
             vartype=bqm.vartype,
             energy=np.full(num_reads, float(bqm.offset)),
         )
-    kwargs = {}
     if initial_states is not None:
-        kwargs = {"initial_states": initial_states, "initial_states_generator": "none"}
         n_init = len(dimod.as_samples(initial_states)[0])
         if n_init != num_reads:
             raise SamplerArgumentError(
                 f"got {n_init} initial states for num_reads={num_reads}: give one state per read"
             )
     return SimulatedAnnealingSampler().sample(
-        bqm,
-        num_reads=num_reads,
-        beta_schedule_type="custom",
-        beta_schedule=sched,
-        proposal_acceptance_criteria="Gibbs",
-        randomize_order=True,
-        seed=seed,
-        **kwargs,
+        bqm, num_reads=num_reads, **sa_parameters(sched, seed=seed, initial_states=initial_states)
     )
 
 

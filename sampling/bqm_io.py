@@ -1,7 +1,10 @@
 """Reading and writing problem files (BQMs) and sample files for ``python -m sampling``.
 
-Problem files, chosen by extension:
+Problem files, chosen by their first bytes and extension:
 
+dimod's binary format (starts with the magic ``DIMODBQM``; extension ``.bqm`` by convention)
+    ``bqm.to_file()`` written to disk, read back with ``dimod.BinaryQuadraticModel.from_file``.
+    Recognised by the magic whatever the extension; a ``.bqm`` file without it is an error.
 ``.json``
     dimod's serialisation: ``json.dump(bqm.to_serializable(), f)``, read back with
     ``dimod.BinaryQuadraticModel.from_serializable``. Keeps any labels and the vartype.
@@ -15,9 +18,19 @@ anything else (e.g. ``.coo``, ``.txt``)
         0 1 2.5             # quadratic term: label label value
         a b -1              # labels: integers, or words without spaces or '#'
 
-    Repeated terms are summed. ``i i value`` is a linear term in a BINARY model (x² = x); it is
-    an error in a SPIN model (s² = 1 is a constant: write ``offset``). The words ``vartype`` and
-    ``offset`` cannot be used as labels of linear terms.
+    Repeated terms are summed. ``i i value`` is a linear term in a BINARY model (x² = x); after
+    ``vartype SPIN`` it is an error (s² = 1 is a constant: write ``offset``). The words ``vartype``
+    and ``offset`` cannot be used as labels of linear terms.
+
+    Files written by ``dimod.serialization.coo.dump(bqm, f, vartype_header=True)`` are read too:
+    their header comment ``# vartype=SPIN`` (or ``BINARY``; dimod's pattern: a comment line
+    ``# ... vartype=X`` or ``vartype:X``) declares the vartype, and, as in dimod, ``i i value`` is then a
+    linear term in both vartypes.
+
+The vartype is never guessed: a file declares it (dimod header or ``vartype`` line in COO text, the
+JSON and binary formats always), or the caller passes it (``read_bqm(path, vartype=...)``, the
+CLI's ``--vartype``), or it is BINARY. Two declarations that disagree (in the file, or the file's
+and the caller's) are a :class:`ProblemFileError`.
 
 Sample files, chosen by extension (rows are expanded by ``num_occurrences``: one row per sample):
 
@@ -50,6 +63,7 @@ import dimod
 import numpy as np
 
 __all__ = [
+    "BQM_MAGIC",
     "SAMPLE_FORMATS",
     "ProblemFileError",
     "check_output_path",
@@ -66,6 +80,10 @@ SAMPLE_FORMATS = (".npz", ".csv", ".json")
 
 _INT = re.compile(r"[+-]?\d+\Z")
 _KEYWORDS = ("vartype", "offset")
+#: dimod's COO vartype header (``dimod.serialization.coo._VARTYPE_HEADER_REGEX``), on a comment.
+_DIMOD_HEADER = re.compile(r"#.*?vartype[:=][ \t]*([-_.a-zA-Z0-9]+)")
+#: First bytes of ``BinaryQuadraticModel.to_file()`` (``dimod.binary.binary_quadratic_model``).
+BQM_MAGIC = b"DIMODBQM"
 
 
 class ProblemFileError(ValueError):
@@ -75,18 +93,44 @@ class ProblemFileError(ValueError):
 # --------------------------------------------------------------------------- problems
 
 
-def read_bqm(path: str | os.PathLike) -> dimod.BinaryQuadraticModel:
-    """Read a BQM from a ``.json`` (dimod serialisation) or COO text file (any other extension)."""
+def read_bqm(
+    path: str | os.PathLike, vartype: str | dimod.Vartype | None = None
+) -> dimod.BinaryQuadraticModel:
+    """Read a BQM from dimod's binary format, ``.json`` or COO text (see the module docstring).
+
+    Args:
+        vartype: ``"SPIN"`` or ``"BINARY"`` for a file that does not declare its vartype; a file
+            that declares another one is an error. None: the file's, else BINARY.
+
+    Raises:
+        ProblemFileError: unreadable or malformed file, or a vartype conflict.
+    """
     path = os.fspath(path)
-    text = _read_text(path)
+    wanted = _as_vartype(vartype, f"{path}: vartype")
+    data = _read_bytes(path)
+    if data.startswith(BQM_MAGIC):
+        return _check_vartype(_bqm_from_file(data, path), wanted, path)
+    if path.lower().endswith(".bqm"):
+        raise ProblemFileError(
+            f"{path}: not a dimod BQM file (expected the magic {BQM_MAGIC.decode()!r} that "
+            f"bqm.to_file() writes, got {data[:8]!r}); use .coo/.txt for COO text"
+        )
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ProblemFileError(f"{path}: not a text file (cannot decode as UTF-8)") from None
     if path.lower().endswith(".json"):
-        return _bqm_from_json(text, path)
-    return parse_coo(text, path)
+        return _check_vartype(_bqm_from_json(text, path), wanted, path)
+    return parse_coo(text, path, vartype=wanted)
 
 
 def write_bqm(bqm: dimod.BinaryQuadraticModel, path: str | os.PathLike) -> None:
-    """Write ``bqm`` as ``.json`` (dimod serialisation) or COO text (any other extension)."""
+    """Write ``bqm`` as dimod's binary format (``.bqm``), ``.json`` (dimod serialisation) or COO
+    text (any other extension)."""
     path = os.fspath(path)
+    if path.lower().endswith(".bqm"):
+        _atomic_write(path, lambda f: f.write(bqm.to_file().read()))
+        return
     if path.lower().endswith(".json"):
         text = json.dumps(bqm.to_serializable())
     else:
@@ -94,25 +138,46 @@ def write_bqm(bqm: dimod.BinaryQuadraticModel, path: str | os.PathLike) -> None:
     _atomic_write(path, lambda f: f.write(text.encode()))
 
 
-def parse_coo(text: str, name: str = "<string>") -> dimod.BinaryQuadraticModel:
-    """Parse COO text (format in the module docstring); ``name`` is used in error messages."""
-    vartype = None
+def parse_coo(
+    text: str, name: str = "<string>", vartype: str | dimod.Vartype | None = None
+) -> dimod.BinaryQuadraticModel:
+    """Parse COO text (format in the module docstring); ``name`` is used in error messages.
+
+    Args:
+        vartype: the vartype for text that declares none; text that declares another is an error.
+    """
+    wanted = _as_vartype(vartype, f"{name}: vartype")
+    declared: list[tuple[dimod.Vartype, int, bool]] = []  # (vartype, line, from dimod's header)
     offset = 0.0
     linear: dict[Hashable, float] = {}
     quadratic: dict[tuple[Hashable, Hashable], float] = {}
     diagonal_line = None
+
+    def declare(word: str, lineno: int, dimod_header: bool) -> None:
+        where = f"{name}: line {lineno}"
+        if word.upper() not in ("SPIN", "BINARY"):
+            raise ProblemFileError(f"{where}: vartype must be SPIN or BINARY, got {word!r}")
+        vt = dimod.as_vartype(word.upper())
+        for prev, prev_line, prev_dimod in declared:
+            if prev is not vt:
+                raise ProblemFileError(f"{where}: vartype {vt.name} conflicts with vartype "
+                                       f"{prev.name} declared on line {prev_line}")
+            if not (dimod_header or prev_dimod):
+                raise ProblemFileError(f"{where}: vartype given twice")
+        declared.append((vt, lineno, dimod_header))
+
     for lineno, raw in enumerate(text.splitlines(), start=1):
-        tokens = raw.split("#", 1)[0].split()
+        body, hash_, comment = raw.partition("#")
+        where = f"{name}: line {lineno}"
+        header = _DIMOD_HEADER.match(hash_ + comment) if hash_ and not body.strip() else None
+        if header:
+            declare(header.group(1), lineno, dimod_header=True)
+        tokens = body.split()
         if not tokens:
             continue
-        where = f"{name}: line {lineno}"
         head = tokens[0].lower()
         if head == "vartype" and len(tokens) == 2:
-            if vartype is not None:
-                raise ProblemFileError(f"{where}: vartype given twice")
-            if tokens[1].upper() not in ("SPIN", "BINARY"):
-                raise ProblemFileError(f"{where}: vartype must be SPIN or BINARY, got {tokens[1]!r}")
-            vartype = dimod.as_vartype(tokens[1].upper())
+            declare(tokens[1], lineno, dimod_header=False)
         elif head == "offset" and len(tokens) == 2:
             offset += _number(tokens[1], where)
         elif len(tokens) == 2:
@@ -132,15 +197,23 @@ def parse_coo(text: str, name: str = "<string>") -> dimod.BinaryQuadraticModel:
                 f"{where}: expected 'label value', 'label label value', 'vartype SPIN|BINARY' or "
                 f"'offset value', got {raw.strip()!r}"
             )
-    vartype = dimod.BINARY if vartype is None else vartype
-    if vartype is dimod.SPIN and diagonal_line:
+    vt = declared[0][0] if declared else (wanted or dimod.BINARY)
+    if declared and wanted is not None and vt is not wanted:
+        raise ProblemFileError(
+            f"{name}: the file declares vartype {vt.name} (line {declared[0][1]}) but "
+            f"{wanted.name} was requested"
+        )
+    # dimod's COO writes SPIN fields as 'i i value': under its header (or with no declaration in
+    # the file) a diagonal term is linear; only our own 'vartype SPIN' line makes it an error.
+    own_line_only = declared and not any(from_dimod for _, _, from_dimod in declared)
+    if vt is dimod.SPIN and diagonal_line and own_line_only:
         raise ProblemFileError(
             f"{diagonal_line}: a diagonal term 'i i value' in a SPIN model is a constant (s*s = 1);"
             " write 'i value' for a field or 'offset value' for a constant"
         )
     if not linear and not quadratic:
         raise ProblemFileError(f"{name}: no linear or quadratic terms found")
-    bqm = dimod.BinaryQuadraticModel(vartype)
+    bqm = dimod.BinaryQuadraticModel(vt)
     bqm.add_linear_from(linear)
     bqm.add_quadratic_from(quadratic)
     bqm.offset = offset
@@ -189,6 +262,35 @@ def _bqm_from_json(text: str, path: str) -> dimod.BinaryQuadraticModel:
         ) from None
 
 
+def _bqm_from_file(data: bytes, path: str) -> dimod.BinaryQuadraticModel:
+    try:
+        return dimod.BinaryQuadraticModel.from_file(data)
+    except Exception as exc:  # noqa: BLE001 - dimod raises many kinds on truncated/corrupt data
+        raise ProblemFileError(
+            f"{path}: malformed dimod BQM file ({type(exc).__name__}: {exc})"
+        ) from None
+
+
+def _as_vartype(vartype: Any, what: str) -> dimod.Vartype | None:
+    if vartype is None:
+        return None
+    if isinstance(vartype, dimod.Vartype):
+        return vartype
+    if isinstance(vartype, str) and vartype.upper() in ("SPIN", "BINARY"):
+        return dimod.as_vartype(vartype.upper())
+    raise ProblemFileError(f"{what} must be SPIN or BINARY, got {vartype!r}")
+
+
+def _check_vartype(
+    bqm: dimod.BinaryQuadraticModel, wanted: dimod.Vartype | None, path: str
+) -> dimod.BinaryQuadraticModel:
+    if wanted is not None and bqm.vartype is not wanted:
+        raise ProblemFileError(
+            f"{path}: the file declares vartype {bqm.vartype.name} but {wanted.name} was requested"
+        )
+    return bqm
+
+
 def _label(token: str) -> Hashable:
     return int(token) if _INT.match(token) else token
 
@@ -205,14 +307,19 @@ def _number(token: str, where: str) -> float:
 
 def _read_text(path: str) -> str:
     try:
-        with open(path, encoding="utf-8") as f:
+        return _read_bytes(path).decode("utf-8")
+    except UnicodeDecodeError:
+        raise ProblemFileError(f"{path}: not a text file (cannot decode as UTF-8)") from None
+
+
+def _read_bytes(path: str) -> bytes:
+    try:
+        with open(path, "rb") as f:
             return f.read()
     except FileNotFoundError:
         raise ProblemFileError(f"{path}: no such file") from None
     except IsADirectoryError:
         raise ProblemFileError(f"{path}: is a directory, not a file") from None
-    except UnicodeDecodeError:
-        raise ProblemFileError(f"{path}: not a text file (cannot decode as UTF-8)") from None
     except OSError as exc:
         raise ProblemFileError(f"{path}: cannot read ({exc.strerror or exc})") from None
 

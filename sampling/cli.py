@@ -34,15 +34,18 @@ __all__ = ["build_parser", "main"]
 log = logging.getLogger(__name__)
 
 FORMATS_HELP = """\
-problem files (by extension):
+problem files:
+  .bqm        dimod's binary format (bqm.to_file(); recognised by its magic 'DIMODBQM')
   .json       dimod serialisation: json.dump(bqm.to_serializable(), f)
   other       COO text, one term per line ('#' starts a comment):
-                vartype SPIN      optional, SPIN or BINARY (default BINARY, i.e. a QUBO)
+                vartype SPIN      optional, SPIN or BINARY (default --vartype, else BINARY)
                 offset 0.5        optional constant
                 0 -1.0            linear term     label value
                 0 1 2.5           quadratic term  label label value
               labels are integers or words; repeated terms are summed;
-              'i i value' is linear in a BINARY model and an error in a SPIN model
+              'i i value' is linear, except after 'vartype SPIN' (an error there);
+              dimod.serialization.coo files: the '# vartype=SPIN' header is read
+  a vartype declared by the file and a different --vartype is an error
 
 sample files (--out, by extension; one row per sample):
   .npz        arrays samples (N, n) int8, energies (N,), variables (n,), vartype, beta
@@ -115,7 +118,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument("problem", metavar="PROBLEM", help="BQM file: .json or COO text (below)")
+        p.add_argument("problem", metavar="PROBLEM",
+                       help="BQM file: .bqm, .json or COO text (below)")
+        p.add_argument("--vartype", choices=("SPIN", "BINARY"), default=None,
+                       help="vartype of a problem file that declares none (default BINARY); a "
+                       "file that declares another is an error")
         p.add_argument("--beta", type=_positive_float, required=True,
                        help="target inverse temperature beta > 0 (multiplies the energy as given)")
         p.add_argument("--num-reads", type=_positive_int, default=1000,
@@ -201,8 +208,8 @@ def _sample(args: argparse.Namespace, bqm):
                                      method=args.method, seed=args.seed, **options)
 
 
-def _read_problem(path: str):
-    bqm = read_bqm(path)
+def _read_problem(path: str, vartype: str | None = None):
+    bqm = read_bqm(path, vartype=vartype)
     if bqm.num_variables == 0:
         raise ProblemFileError(f"{path}: the problem has no variables")
     return bqm
@@ -214,7 +221,7 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     if args.out is not None:
         check_output_path(args.out)  # fail before sampling, not after
-    bqm = _read_problem(args.problem)
+    bqm = _read_problem(args.problem, args.vartype)
     ss = _sample(args, bqm)
     if args.out is not None:
         write_samples(ss, args.out, variables=bqm.variables)
@@ -242,7 +249,7 @@ def _cmd_exact_check(args: argparse.Namespace) -> int:
     from sampling.enumeration import MAX_EXACT_VARIABLES, exact_distribution
 
     t0 = time.perf_counter()
-    bqm = _read_problem(args.problem)
+    bqm = _read_problem(args.problem, args.vartype)
     if bqm.num_variables > MAX_EXACT_VARIABLES:
         raise SamplerArgumentError(
             f"exact-check enumerates all 2^n states and is limited to {MAX_EXACT_VARIABLES} "

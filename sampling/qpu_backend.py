@@ -22,7 +22,8 @@ Pipeline of one request (:meth:`QPUBackend.sample_ising`):
 4. sampling with ``answer_mode="raw"``, ``auto_scale=False``, ``num_reads``, ``annealing_time``,
    optional spin-reversal transforms (:class:`dwave.preprocessing.SpinReversalTransformComposite`,
    one random gauge per QPU call), bounded retries with exponential backoff on transient solver or
-   network errors, then :class:`QPUSamplingError`;
+   network errors, then :class:`QPUSamplingError` (the only retry layer: ``ResilientSampler``
+   does not retry it again);
 5. unembedding by majority vote with seeded random tie-breaks; every read gives ``tiles`` samples;
 6. ``β_eff`` of the logical samples by MPL, the calibration update, QPU timing in the info.
 
@@ -101,8 +102,13 @@ class QPUUnavailableError(RuntimeError):
 
 
 class QPUSamplingError(RuntimeError):
-    """A QPU call kept failing after the configured retries (the training loop keeps its last
-    checkpoint; rerun with ``--resume`` when the solver is back)."""
+    """A QPU call kept failing after the backend's own retries (``max_retries``).
+
+    ``retried = True``: the retries are done, so :class:`sampling.resilient.ResilientSampler`
+    does not retry it again (one retry layer) but goes straight to its fallback, or stops.
+    """
+
+    retried = True
 
 
 # --------------------------------------------------------------------------- logical problems
@@ -386,6 +392,7 @@ class QPUBackend:
         self.rng = np.random.default_rng(seed)
         self.sleep: Callable[[float], None] = time.sleep
         self._embeddings: dict[str, EmbeddedProblem] = {}
+        self.calibrated: set[str] = set()  # structure keys calibrated by sample_bqm
         self.stats = {"searches": 0, "memory_hits": 0, "disk_hits": 0, "qpu_calls": 0,
                       "retries": 0, "qpu_access_time_us": 0.0}
 
@@ -423,14 +430,21 @@ class QPUBackend:
         return str(self.sampler.properties.get("chip_id", type(self.sampler).__name__))
 
     # ------------------------------------------------------------------ embeddings
+    def structure_key(self, ising: LogicalIsing) -> str:
+        """Key of ``ising``'s structure on this solver (graph, tiles, working graph; not the
+        values): the embedding cache key, and the unit of calibration of :func:`sample_bqm`."""
+        child = self.sampler
+        target_edges = np.asarray(child.edgelist, dtype=np.int64).reshape(-1, 2)
+        return problem_key(self.solver_name, child.properties.get("topology"), target_edges,
+                           ising.n, ising.rows, ising.cols, self.tiles)
+
     def embedding_for(self, ising: LogicalIsing) -> tuple[EmbeddedProblem, str]:
         """The fixed embedding of ``tiles`` copies of ``ising``'s graph, and where it came from
         (``"memory"``, ``"disk"`` or ``"search"``)."""
         child = self.sampler
         props = child.properties
         target_edges = np.asarray(child.edgelist, dtype=np.int64).reshape(-1, 2)
-        key = problem_key(self.solver_name, props.get("topology"), target_edges, ising.n,
-                          ising.rows, ising.cols, self.tiles)
+        key = self.structure_key(ising)
         emb = self._embeddings.get(key)
         if emb is not None:
             self.stats["memory_hits"] += 1
@@ -641,9 +655,7 @@ class QPUBackend:
                 if attempt >= self.max_retries:
                     raise QPUSamplingError(
                         f"QPU sampling failed after {attempt + 1} attempts "
-                        f"({type(exc).__name__}: {exc}); the solver or the network is down. "
-                        "Training stops here; resume from the last checkpoint later, or continue "
-                        "with --sampler sa."
+                        f"({type(exc).__name__}: {exc}); the solver or the network is down"
                     ) from exc
                 delay = min(self.retry_max_delay, self.retry_delay * self.retry_backoff**attempt)
                 attempt += 1
@@ -705,17 +717,77 @@ def _raw_samples(sampleset, qubits: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------- dimod front
 
 
-def sample_bqm(backend: QPUBackend, bqm, beta: float = 1.0, num_reads: int = 100):
+def sample_bqm(
+    backend: QPUBackend,
+    bqm,
+    beta: float = 1.0,
+    num_reads: int = 100,
+    *,
+    calibration_rounds: int = 0,
+    calibration_reads: int = 500,
+    drift_tolerance: float = 0.25,
+):
     """Sample ``exp(-beta · E)`` of any dimod BQM through ``backend``; a dimod SampleSet in the
-    BQM's vartype and variable order, with the backend's metrics in ``info``."""
+    BQM's vartype and variable order, with the backend's metrics in ``info``.
+
+    Every request updates the backend's calibration (when enabled). With ``calibration_rounds``
+    > 0 the backend is also tuned for this problem *structure* (graph and tiles, not the values:
+    :meth:`QPUBackend.structure_key`) by that many requests of ``calibration_reads`` reads before
+    the draw, once: later calls on the same structure skip it, unless the drift check says so. The
+    drift check compares the draw's MPL ``beta_eff`` with the β it was programmed for
+    (``beta_implied``); a relative error above ``drift_tolerance`` recalibrates and draws again
+    (not checked when biases were clipped to the solver's range: recalibrating cannot fix that).
+
+    ``info`` adds ``calibrated`` (this call ran calibration requests), ``calibration_rounds`` and
+    ``calibration_reads`` (what they cost), ``drift`` (|beta_eff / beta_implied - 1| of the
+    returned draw, nan if unknown) and ``drift_recalibrated``.
+    """
     import dimod
 
+    rounds = int(calibration_rounds)
+    if rounds < 0 or int(calibration_reads) < 1 or not drift_tolerance > 0:
+        raise ValueError("need calibration_rounds >= 0, calibration_reads >= 1 and "
+                         f"drift_tolerance > 0, got {calibration_rounds}, {calibration_reads}, "
+                         f"{drift_tolerance}")
     ising, variables = LogicalIsing.from_bqm(bqm)
+    tune = rounds > 0 and backend.calibrator.enabled
+    key = backend.structure_key(ising) if tune else None
+
+    def calibrate() -> None:
+        for _ in range(rounds):
+            backend.sample_ising(ising, beta, int(calibration_reads))
+        backend.calibrated.add(key)
+
+    calibrated = tune and key not in backend.calibrated
+    if calibrated:
+        calibrate()
     spins, info = backend.sample_ising(ising, beta, num_reads)
+    drift = _drift(info, backend.range_policy)
+    recalibrated = bool(tune and drift > drift_tolerance)
+    if recalibrated:
+        log.info("beta_eff %.4g is %.0f %% off the programmed beta %.4g: recalibrating",
+                 info["beta_eff"], 100 * drift, info["beta_implied"])
+        calibrate()
+        spins, info = backend.sample_ising(ising, beta, num_reads)
+        drift = _drift(info, backend.range_policy)
+    info.update(
+        calibrated=bool(calibrated or recalibrated),
+        calibration_rounds=rounds * (int(calibrated) + int(recalibrated)),
+        calibration_reads=rounds * int(calibration_reads) * (int(calibrated) + int(recalibrated)),
+        drift=drift,
+        drift_recalibrated=recalibrated,
+    )
     samples = spins if bqm.vartype is dimod.SPIN else ((spins + 1) // 2).astype(np.int8)
     return dimod.SampleSet.from_samples_bqm((samples, variables), bqm, info=info)
 
 
+def _drift(info: Mapping[str, Any], range_policy: str) -> float:
+    """Relative error of a draw's β_eff w.r.t. the β it was programmed for (nan: not checkable)."""
+    beta_eff, target = info["beta_eff"], info["beta_implied"]
+    clipped = info["range_factor"] > 1.0 and range_policy == "clip"
+    if clipped or not (math.isfinite(beta_eff) and beta_eff > 0):
+        return float("nan")
+    return abs(beta_eff / target - 1.0)
 
 
 # --------------------------------------------------------------------------- BoltzmannSampler methods
@@ -735,16 +807,12 @@ def _cached_backend(kind: str, make: Callable[[], QPUBackend], options: Mapping)
     return backend
 
 
-def _calibrated_draw(backend, bqm, beta, num_reads, seed, calibration_rounds, calibration_reads):
+def _calibrated_draw(backend, bqm, beta, num_reads, seed, calibration_rounds, calibration_reads,
+                     drift_tolerance):
     if seed is not None:
         backend.reseed(seed)
-    if backend.calibrator.enabled:
-        ising, _ = LogicalIsing.from_bqm(bqm)
-        for _ in range(int(calibration_rounds)):
-            backend.sample_ising(ising, beta, int(calibration_reads))
-    ss = sample_bqm(backend, bqm, beta, num_reads)
-    ss.info["calibration_rounds"] = int(calibration_rounds) if backend.calibrator.enabled else 0
-    return ss
+    return sample_bqm(backend, bqm, beta, num_reads, calibration_rounds=calibration_rounds,
+                      calibration_reads=calibration_reads, drift_tolerance=drift_tolerance)
 
 
 def sample_qpu_method(
@@ -763,14 +831,17 @@ def sample_qpu_method(
     calibrate: bool = True,
     calibration_rounds: int = 3,
     calibration_reads: int = 500,
+    drift_tolerance: float = 0.25,
     range_policy: str = "clip",
     cache_dir: str | None = None,
 ):
     """``BoltzmannSampler`` method ``"qpu"``: a D-Wave QPU at target ``beta``.
 
     With ``calibrate`` (default) ``calibration_rounds`` requests of ``calibration_reads`` reads
-    first tune the scale (β_hw) on this BQM; the backend (embedding, calibration) is kept between
-    calls with the same options. ``info`` carries ``beta_eff``, ``chain_break_fraction``,
+    first tune the scale (β_hw), once per problem structure and again only when the draw's β_eff
+    drifts more than ``drift_tolerance`` from β (:func:`sample_bqm`); the backend (embedding,
+    calibration) is kept between calls with the same options, so later calls on the same
+    structure pay no calibration (``info["calibrated"]`` says whether this one did). ``info`` carries ``beta_eff``, ``chain_break_fraction``,
     ``qpu_timing`` … (see :meth:`QPUBackend.sample_ising`).
     """
     options = dict(solver=solver, tiles=tiles, annealing_time=annealing_time,
@@ -779,7 +850,7 @@ def sample_qpu_method(
                    calibrate=calibrate, range_policy=range_policy, cache_dir=cache_dir)
     backend = _cached_backend("qpu", lambda: QPUBackend(seed=seed, **options), options)
     return _calibrated_draw(backend, bqm, beta, num_reads, seed, calibration_rounds,
-                            calibration_reads)
+                            calibration_reads, drift_tolerance)
 
 
 def sample_mock_qpu_method(
@@ -801,6 +872,7 @@ def sample_mock_qpu_method(
     calibrate: bool = True,
     calibration_rounds: int = 3,
     calibration_reads: int = 500,
+    drift_tolerance: float = 0.25,
     range_policy: str = "clip",
 ):
     """``BoltzmannSampler`` method ``"mock-qpu"``: the ``qpu`` pipeline on an offline
@@ -821,4 +893,4 @@ def sample_mock_qpu_method(
 
     backend = _cached_backend("mock-qpu", make, {**mock_opts, **options})
     return _calibrated_draw(backend, bqm, beta, num_reads, seed, calibration_rounds,
-                            calibration_reads)
+                            calibration_reads, drift_tolerance)

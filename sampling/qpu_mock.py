@@ -34,6 +34,8 @@ from typing import Any
 import dimod
 import numpy as np
 
+from sampling.schedules import sa_parameters
+
 __all__ = ["BoltzmannSubstitute", "make_mock_dwave_sampler", "DEFAULT_MOCK_TOPOLOGY"]
 
 #: Pegasus P6 (a 6×6 unit-cell fragment of an Advantage graph, 680 qubits): big enough for tiles
@@ -46,7 +48,7 @@ class BoltzmannSubstitute(dimod.Sampler):
 
     The schedule is ``num_sweeps_anneal`` sweeps geometric from ``beta_start`` to ``beta`` (0 for a
     pure fixed-β chain), then ``num_sweeps_hold`` sweeps at ``beta``, with Gibbs acceptance and
-    random update order (the MCMC-correct choices of ``DESIGN.md`` §3). Every call draws a new SA
+    every variable updated once per sweep (:func:`sampling.schedules.sa_parameters`). Every call draws a new SA
     seed from the generator seeded with ``seed``. QPU-only keyword arguments are ignored.
 
     Args:
@@ -90,15 +92,8 @@ class BoltzmannSubstitute(dimod.Sampler):
 
     def sample(self, bqm: dimod.BinaryQuadraticModel, **kwargs) -> dimod.SampleSet:
         sa_kwargs = {k: kwargs[k] for k in self._SA_KEYS if k in kwargs}
-        return self._sa.sample(
-            bqm,
-            beta_schedule_type="custom",
-            beta_schedule=self.schedule,
-            proposal_acceptance_criteria="Gibbs",
-            randomize_order=True,
-            seed=int(self.rng.integers(2**31 - 1)),
-            **sa_kwargs,
-        )
+        sa_kwargs.update(sa_parameters(self.schedule, seed=int(self.rng.integers(2**31 - 1))))
+        return self._sa.sample(bqm, **sa_kwargs)
 
 
 def make_mock_dwave_sampler(

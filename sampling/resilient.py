@@ -12,8 +12,10 @@ the sampler protocol of ``docs/interfaces.md``:
    stop with its last good checkpoint intact.
 
 User mistakes (``ValueError``/``TypeError``: a model too large for ``exact``, a bad canvas) and
-errors that declare ``retryable = False`` (e.g. ``QPUUnavailableError``: no token) are not retried:
-they would fail again.
+errors that declare ``retryable = False`` (e.g. ``QPUUnavailableError``: no token) are not retried
+and pass straight through: they would fail again. Errors that declare ``retried = True`` come from a
+sampler that already retried on its own (``QPUSamplingError``: the QPU backend's ``max_retries``);
+there is one retry layer, so they are not retried here either, and go straight to step 2 or 3.
 
 Examples:
     >>> import torch
@@ -36,9 +38,10 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from torch import Tensor
+if TYPE_CHECKING:  # annotations only: wrapping a sampler needs no torch
+    from torch import Tensor
 
 __all__ = ["ResilientSampler", "SamplerFailure"]
 
@@ -78,12 +81,14 @@ class ResilientSampler:
 
     def sample(self, model: Any, v_data: Tensor) -> tuple[Tensor, Tensor]:
         error: BaseException | None = None
+        attempts = 0
         for attempt in range(self.retries + 1):
             if attempt:
                 delay = self.backoff * 2 ** (attempt - 1)
                 log.warning("sampler %s failed (%s); retry %d/%d in %.3g s", _name(self.primary),
                             _describe(error), attempt, self.retries, delay)
                 self._sleep(delay)
+            attempts = attempt + 1
             try:
                 result = self.primary.sample(model, v_data)
             except NOT_RETRIED:
@@ -92,17 +97,18 @@ class ResilientSampler:
                 if not getattr(exc, "retryable", True):
                     raise
                 error = exc
+                if getattr(exc, "retried", False):  # the sampler already retried: one layer only
+                    break
                 continue
             self.last_info = {**getattr(self.primary, "last_info", {}), "retries": attempt, "fallback": 0}
             return result
+        failed = _failed(self.primary, attempts, error)
         if self.fallback is None:
-            raise SamplerFailure(
-                f"sampler {_name(self.primary)} failed {self.retries + 1} times; last error: {_describe(error)}"
-            ) from error
-        log.warning("sampler %s failed %d times (%s); using fallback %s for this batch",
-                    _name(self.primary), self.retries + 1, _describe(error), _name(self.fallback))
+            raise SamplerFailure(f"{failed}; last error: {_describe(error)}") from error
+        log.warning("%s (%s); using fallback %s for this batch", failed, _describe(error),
+                    _name(self.fallback))
         result = self.fallback.sample(model, v_data)
-        self.last_info = {**getattr(self.fallback, "last_info", {}), "retries": self.retries, "fallback": 1}
+        self.last_info = {**getattr(self.fallback, "last_info", {}), "retries": attempts - 1, "fallback": 1}
         return result
 
     def state_dict(self) -> dict[str, Any]:
@@ -124,6 +130,12 @@ def _state(sampler: Any) -> dict[str, Any] | None:
 
 def _name(sampler: Any) -> str:
     return type(sampler).__name__
+
+
+def _failed(sampler: Any, attempts: int, error: BaseException | None) -> str:
+    if getattr(error, "retried", False) and attempts == 1:
+        return f"sampler {_name(sampler)} failed after its own retries"
+    return f"sampler {_name(sampler)} failed {attempts} times"
 
 
 def _describe(error: BaseException | None) -> str:

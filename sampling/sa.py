@@ -5,11 +5,8 @@ Every call builds the model's BQM afresh (the weights change every step) with
 with MCMC-correct settings only (``DESIGN.md`` §3): ``beta_schedule_type="custom"`` with a
 schedule that **ends at the sampler's β** (fixed, linear, geometric, ``quench`` or a custom
 sequence from :func:`sampling.schedules.beta_schedule`), ``proposal_acceptance_criteria="Gibbs"``
-and ``randomize_order=False`` (a systematic scan: each sweep updates every variable exactly once;
-the Boltzmann distribution is still stationary. dwave-samplers' ``randomize_order=True`` draws n
-sites *with replacement* per sweep, so about e⁻¹ ≈ 37 % of the units are not touched in a sweep —
-harmless over hundreds of sweeps, fatal to the two-sweep ``quench``, whose samples then stay near
-the hot start). The BQM is *not* scaled: its energies are the model's, and β lives in
+and ``randomize_order=False`` (a systematic scan: each sweep updates every variable exactly once),
+all from :func:`sampling.schedules.sa_parameters`. The BQM is *not* scaled: its energies are the model's, and β lives in
 the schedule, so ``last_info["schedule"]`` is literally the β of each sweep. dwave-samplers' default
 ``beta_range`` (an optimiser's, ending far colder than β) is never used.
 
@@ -49,21 +46,9 @@ from torch import Tensor
 from sampling.base import NegativeSampler, model_dtype
 from sampling.bqm import pooling_violations, sampleset_to_array, spec_to_bqm
 from sampling.annealed import AnnealingSchedule
+from sampling.schedules import sa_parameters
 
-__all__ = ["SimulatedAnnealingNegativeSampler", "sa_parameters"]
-
-
-def sa_parameters(betas: Sequence[float]) -> dict[str, Any]:
-    """Keyword arguments of ``SimulatedAnnealingSampler.sample`` for Boltzmann sampling.
-
-    ``betas`` is the β of every sweep (it must end at the target β; the BQM stays unscaled).
-    """
-    return {
-        "beta_schedule_type": "custom",
-        "beta_schedule": np.asarray(betas, dtype=np.float64),
-        "proposal_acceptance_criteria": "Gibbs",
-        "randomize_order": False,  # every unit once per sweep (see the module docstring)
-    }
+__all__ = ["SimulatedAnnealingNegativeSampler"]
 
 
 class SimulatedAnnealingNegativeSampler(AnnealingSchedule, NegativeSampler):
@@ -71,8 +56,8 @@ class SimulatedAnnealingNegativeSampler(AnnealingSchedule, NegativeSampler):
 
     Args:
         num_sweeps: sweeps per call, >= 1 (``k`` is an alias; ``quench`` always runs 2; a custom
-            schedule runs one sweep per entry). One sweep is n_vars random single-spin Gibbs
-            updates.
+            schedule runs one sweep per entry). One sweep is one single-spin Gibbs
+            update of every unit, in a fixed order.
         schedule: a name of :data:`sampling.schedules.SCHEDULES` or a sequence of β ending at β;
             default ``"linear"`` (``geometric`` spends most sweeps hot and, on strongly coupled
             models, too few near β: see ``docs/sampling.md``).
@@ -140,7 +125,7 @@ class SimulatedAnnealingNegativeSampler(AnnealingSchedule, NegativeSampler):
             )
         seed = int(self._np_rng.integers(0, 2**31 - 1))
         sampleset = self._sampler.sample(
-            bqm, num_reads=num_chains, seed=seed, initial_states=initial, **sa_parameters(betas)
+            bqm, num_reads=num_chains, **sa_parameters(betas, seed=seed, initial_states=initial)
         )
         t2 = time.perf_counter()
 

@@ -273,3 +273,36 @@ def test_register_method_extends_parameters(monkeypatch):
     assert calls == [(1.5, 4, 2, 2.0)] and ss.info["method"] == "fake-qpu"
     with pytest.raises(ValueError, match="already registered"):
         register_method("fake-qpu", fake_qpu)
+
+
+# ---------------------------------------------------------------- one sweep updates every variable
+
+#: 64 independent BINARY variables with p(x_i = 1) = 1 / (1 + 999) = 0.001 at β = 1, started at 1.
+#: A sweep that updates every variable once forgets the start exactly; dwave-samplers'
+#: randomize_order=True draws n sites with replacement, leaves ~37 % stale and gives ≈ 0.2-0.4.
+FAR_N, FAR_P, FAR_READS = 64, 0.001, 1000
+
+
+def far_from_equilibrium():
+    bqm = dimod.BinaryQuadraticModel({i: np.log(1 / FAR_P - 1) for i in range(FAR_N)}, {}, 0.0,
+                                     "BINARY")
+    return bqm, np.ones((FAR_READS, FAR_N), dtype=np.int8)
+
+
+def binomial_tolerance(p, trials, z=5.0):
+    return z * np.sqrt(p * (1 - p) / trials)
+
+
+@pytest.mark.parametrize("method,options", [
+    ("sa", {"schedule": "quench"}),              # the CLI's --schedule quench
+    ("gibbs", {"num_sweeps": 1}),
+    ("sa", {"schedule": [1.0]}),
+])
+def test_one_sweep_at_beta_forgets_a_far_from_equilibrium_start(method, options):
+    bqm, start = far_from_equilibrium()
+    ss = BoltzmannSampler().sample(bqm, beta=1.0, method=method, seed=3,
+                                   initial_states=(start, list(bqm.variables)), **options)
+    x, weights = sample_array(ss, bqm.variables)
+    assert x.shape == start.shape and np.all(weights == 1)
+    mean = x.mean()
+    assert abs(mean - FAR_P) < binomial_tolerance(FAR_P, start.size), (mean, ss.info["num_sweeps"])

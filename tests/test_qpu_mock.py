@@ -474,3 +474,81 @@ def test_qpu_access_time_estimate_follows_the_sapi_timing_model():
     assert per_read == pytest.approx(20.0 + readout + td["qpu_delay_time_per_sample"])
     assert t1 == pytest.approx(td["typical_programming_time"] + td["default_programming_thermalization"] + per_read)
     assert estimate_qpu_access_time(200, 1, annealing_time=100.0) == pytest.approx(t1 + 80.0)
+
+
+def test_substitute_sweep_updates_every_qubit_so_one_hold_sweep_forgets_its_start():
+    """One fixed-β sweep of the mock's substitute from all-ones, on 64 independent qubits with
+    p(1) = 0.001: a systematic scan gives p exactly (a random-order sweep leaves ~37 % stale)."""
+    from sampling.qpu_mock import BoltzmannSubstitute
+
+    n, p, reads = 64, 0.001, 1000
+    bqm = dimod.BinaryQuadraticModel({i: np.log(1 / p - 1) for i in range(n)}, {}, 0.0, "BINARY")
+    sub = BoltzmannSubstitute(1.0, num_sweeps_hold=1, num_sweeps_anneal=0, seed=0)
+    start = np.ones((reads, n), dtype=np.int8)
+    ss = sub.sample(bqm, num_reads=reads, initial_states=(start, list(range(n))),
+                    initial_states_generator="none", answer_mode="raw", auto_scale=False)
+    x = ss.record.sample[:, [ss.variables.index(i) for i in range(n)]]
+    assert x.shape == (reads, n)
+    assert abs(x.mean() - p) < 5 * np.sqrt(p * (1 - p) / x.size), x.mean()
+
+
+# --------------------------------------------------------------------------- calibration cost
+
+
+def tracked_mock_backend(**kw):
+    """A QPUBackend over the offline mock whose substitute is wrapped in dimod.TrackingComposite:
+    its ``inputs`` list every submission reaching the (mock) hardware, with its num_reads."""
+    mock = make_mock_dwave_sampler(hardware_beta=HIDDEN, seed=1, **FAST)
+    hidden = mock.substitute_sampler
+    mock.substitute_sampler = dimod.TrackingComposite(hidden)
+    backend = QPUBackend(sampler=mock, beta_hw=1.0, tiles=4, cache_dir=False, seed=0, **kw)
+    return backend, mock.substitute_sampler, hidden
+
+
+def submitted_reads(tracker):
+    return sum(int(inp["num_reads"]) for inp in tracker.inputs)
+
+
+def frustrated_triangle(scale=1.0):
+    return dimod.BinaryQuadraticModel({"a": 0.3 * scale, "b": -0.2 * scale, "c": 0.1 * scale},
+                                      {("a", "b"): -0.8 * scale, ("b", "c"): 0.6 * scale,
+                                       ("a", "c"): 0.5 * scale}, 0.0, "SPIN")
+
+
+def test_calibration_is_paid_once_per_structure():
+    from sampling.qpu_backend import sample_bqm
+
+    backend, tracker, _ = tracked_mock_backend()
+    first = sample_bqm(backend, frustrated_triangle(), 1.0, 2000, calibration_rounds=3)
+    assert first.info["calibrated"] and first.info["calibration_reads"] == 3 * 500
+    # 4 tiles per read: 500 reads -> 125 submitted reads per calibration request, 2000 -> 500
+    assert submitted_reads(tracker) == 3 * 125 + 500 and len(tracker.inputs) == 4
+    second = sample_bqm(backend, frustrated_triangle(1.2), 1.0, 2000, calibration_rounds=3)
+    assert not second.info["calibrated"] and second.info["calibration_reads"] == 0
+    assert submitted_reads(tracker) == 3 * 125 + 2 * 500 and len(tracker.inputs) == 5
+    assert second.info["drift"] < 0.25
+    other = dimod.BinaryQuadraticModel({"a": 0.3}, {("a", "b"): -0.8}, 0.0, "SPIN")
+    assert sample_bqm(backend, other, 1.0, 400, calibration_rounds=3).info["calibrated"]
+
+
+def test_a_drifted_hardware_temperature_triggers_recalibration():
+    from sampling.qpu_backend import sample_bqm
+
+    backend, tracker, hidden = tracked_mock_backend()
+    sample_bqm(backend, frustrated_triangle(), 1.0, 2000, calibration_rounds=3)
+    hidden.schedule = 2 * hidden.schedule  # the hardware is now twice as cold
+    ss = sample_bqm(backend, frustrated_triangle(), 1.0, 2000, calibration_rounds=3)
+    assert ss.info["drift_recalibrated"] and ss.info["calibrated"]
+    assert ss.info["drift"] < 0.25 and backend.calibrator.beta_hw == pytest.approx(6.0, rel=0.2)
+    assert len(tracker.inputs) == 4 + 1 + 3 + 1  # first call; drifted draw, 3 calibrations, redraw
+
+
+def test_dimod_front_calibrates_on_the_first_call_only():
+    from sampling.boltzmann import BoltzmannSampler
+
+    opts = dict(method="mock-qpu", tiles=6, hardware_beta=2.5, beta_hw=1.0, **FAST)
+    first = BoltzmannSampler().sample(frustrated_triangle(), beta=1.0, num_reads=600, seed=2, **opts)
+    second = BoltzmannSampler().sample(frustrated_triangle(0.9), beta=1.0, num_reads=600, seed=3,
+                                       **opts)
+    assert first.info["calibration_rounds"] == 3 and second.info["calibration_rounds"] == 0
+    assert first.info["calibrated"] and not second.info["calibrated"]

@@ -110,3 +110,56 @@ def test_errors_marked_not_retryable_pass_straight_through(model_and_data):
                                sleep=lambda s: pytest.fail("must not retry"))
     with pytest.raises(QPUUnavailableError):
         sampler.sample(model, v)
+
+
+# ------------------------------------------------------------------ one retry layer for the QPU
+
+
+class TimingOutSolver:
+    """Factory of a real structured dimod sampler (dwave-system's offline Pegasus P6 graph) whose
+    every submission times out, as an unreachable Leap solver's would; it counts submissions."""
+
+    @staticmethod
+    def make():
+        from dwave.cloud.exceptions import RequestTimeout
+        from dwave.system.testing import MockDWaveSampler
+
+        class Solver(MockDWaveSampler):
+            submissions = 0
+
+            def sample(self, bqm, **kwargs):
+                type(self).submissions += 1
+                raise RequestTimeout("the solver did not answer")
+
+        return Solver(topology_type="pegasus", topology_shape=[6], parameter_warnings=False)
+
+
+def qpu_behind_resilient(solver, fallback=None):
+    """The way train.py wraps a QPU sampler: make_sampler("qpu") inside ResilientSampler, both
+    with their default retry counts (backend max_retries=3, --sampler-retries 3)."""
+    primary = make_sampler("qpu", sampler=solver, cache_dir=False, retry_delay=0.0, seed=0)
+    return ResilientSampler(primary, fallback, backoff=0.0, sleep=lambda s: None)
+
+
+def test_a_failing_qpu_is_retried_by_one_layer_only(model_and_data, caplog):
+    model, v = model_and_data
+    solver = TimingOutSolver.make()
+    sampler = qpu_behind_resilient(solver)
+    with caplog.at_level("WARNING"), pytest.raises(SamplerFailure) as info:
+        sampler.sample(model, v)
+    assert solver.submissions == 4  # 1 + the backend's max_retries=3, not (1 + 3) x (1 + 3) = 16
+    message = str(info.value)
+    assert "QPUSampler" in message and "failed after 4 attempts" in message
+    assert "RequestTimeout" in message and "Training stops here" not in caplog.text + message
+    assert caplog.text.count("retry") == 3  # the backend's "retry 1/3" .. "retry 3/3", no more
+
+
+def test_a_failing_qpu_falls_back_after_its_own_retries(model_and_data, caplog):
+    model, v = model_and_data
+    solver = TimingOutSolver.make()
+    sampler = qpu_behind_resilient(solver, fallback=make_sampler("cd", k=1, seed=0))
+    with caplog.at_level("WARNING"):
+        v_neg, _ = sampler.sample(model, v)
+    assert v_neg.shape == v.shape and solver.submissions == 4
+    assert sampler.last_info["fallback"] == 1 and sampler.last_info["retries"] == 0
+    assert "using fallback GibbsSampler" in caplog.text

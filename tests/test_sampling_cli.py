@@ -78,7 +78,7 @@ def test_coo_errors_name_the_line(text, match):
         parse_coo(text, "p.coo")
 
 
-@pytest.mark.parametrize("ext", [".json", ".coo"])
+@pytest.mark.parametrize("ext", [".json", ".coo", ".bqm"])
 @pytest.mark.parametrize("vartype", ["SPIN", "BINARY"])
 def test_problem_round_trip(tmp_path, ext, vartype):
     labels = list(range(8)) if ext == ".coo" else ["a", ("b", 1), 2, "c", "d", "e", "f", "g"]
@@ -87,6 +87,76 @@ def test_problem_round_trip(tmp_path, ext, vartype):
     write_bqm(bqm, path)
     back = read_bqm(path)
     assert back == bqm and back.vartype is bqm.vartype and back.offset == bqm.offset
+
+
+def write_with_dimod(bqm, path, writer):
+    """Write ``bqm`` with one of dimod's own writers (no code of ours involved)."""
+    if writer == "coo-header":
+        from dimod.serialization import coo
+
+        with open(path, "w") as f:
+            coo.dump(bqm, f, vartype_header=True)
+    elif writer == "to_file":
+        with open(path, "wb") as f:
+            f.write(bqm.to_file().read())
+    else:  # "serializable"
+        with open(path, "w") as f:
+            json.dump(bqm.to_serializable(), f)
+
+
+@pytest.mark.parametrize("writer,name", [("coo-header", "p.coo"), ("coo-header", "p.txt"),
+                                         ("to_file", "p.bqm"), ("to_file", "p.dat"),
+                                         ("serializable", "p.json")])
+@pytest.mark.parametrize("vartype", ["SPIN", "BINARY"])
+def test_files_written_by_dimod_read_back_equal(tmp_path, writer, name, vartype):
+    """dimod's COO writes fields as 'i i value' under a '# vartype=...' header; to_file() starts
+    with the magic b'DIMODBQM' (read whatever the extension)."""
+    bqm = random_bqm(vartype=vartype)
+    bqm.offset = 0.0 if writer == "coo-header" else bqm.offset  # dimod's COO has no offset
+    bqm = dimod.BinaryQuadraticModel(  # dimod's COO writes 6 decimals: make them exact
+        {v: round(b, 3) for v, b in bqm.linear.items()},
+        {uv: round(b, 3) for uv, b in bqm.quadratic.items()}, bqm.offset, bqm.vartype)
+    path = tmp_path / name
+    write_with_dimod(bqm, path, writer)
+    back = read_bqm(path)
+    assert back.vartype is bqm.vartype
+    assert back == bqm
+    assert read_bqm(path, vartype=vartype) == bqm  # agreeing with the declaration is fine
+
+
+@pytest.mark.parametrize("writer,name", [("coo-header", "p.coo"), ("to_file", "p.bqm"),
+                                         ("serializable", "p.json")])
+def test_a_vartype_that_conflicts_with_the_file_is_an_error(tmp_path, writer, name):
+    bqm = random_bqm(vartype="SPIN")
+    path = tmp_path / name
+    write_with_dimod(bqm, path, writer)
+    with pytest.raises(ProblemFileError, match=r"declares vartype SPIN.*BINARY was requested"):
+        read_bqm(path, vartype="BINARY")
+
+
+@pytest.mark.parametrize("text,match", [
+    ("# vartype=SPIN\nvartype BINARY\n0 1 1.0\n", r"line 2: vartype BINARY conflicts with"),
+    ("# vartype=BINARY\n# vartype=SPIN\n0 1 1.0\n", r"line 2: vartype SPIN conflicts with"),
+    ("# vartype=ISING\n0 1 1.0\n", r"line 1: vartype must be SPIN or BINARY, got 'ISING'"),
+])
+def test_conflicting_or_unknown_vartype_declarations_are_errors(text, match):
+    with pytest.raises(ProblemFileError, match=match):
+        parse_coo(text, "p.coo")
+
+
+def test_undeclared_vartype_comes_from_the_caller_else_binary():
+    assert parse_coo("0 1 1.0\n").vartype is dimod.BINARY
+    assert parse_coo("0 1 1.0\n", vartype="SPIN").vartype is dimod.SPIN
+    assert parse_coo("# a comment about vartypes\n0 1 1.0\n").vartype is dimod.BINARY
+
+
+def test_a_bqm_file_that_is_not_dimods_format_is_refused(tmp_path):
+    (tmp_path / "p.bqm").write_text("0 1 1.0\n")
+    with pytest.raises(ProblemFileError, match=r"p.bqm: not a dimod BQM file.*DIMODBQM"):
+        read_bqm(tmp_path / "p.bqm")
+    (tmp_path / "cut.bqm").write_bytes(random_bqm().to_file().read()[:40])
+    with pytest.raises(ProblemFileError, match=r"cut.bqm: malformed dimod BQM file"):
+        read_bqm(tmp_path / "cut.bqm")
 
 
 def test_coo_refuses_labels_it_cannot_read_back(tmp_path):
@@ -171,7 +241,8 @@ def test_failed_write_leaves_no_file(tmp_path, monkeypatch):
 @pytest.fixture(scope="module")
 def work(tmp_path_factory):
     """A directory with problem files: p.json / p.coo (the same 8-variable model, SPIN / BINARY),
-    words.coo (string labels), big.coo (23 variables), bad.coo and bad.json."""
+    words.coo (string labels), big.coo (23 variables), bad.coo and bad.json; spin.coo is the
+    SPIN model written by dimod's own COO writer (a '# vartype=SPIN' header)."""
     work = tmp_path_factory.mktemp("cli")
     spin = random_bqm(8, seed=1, vartype="SPIN")
     write_bqm(spin, work / "p.json")
@@ -181,6 +252,7 @@ def work(tmp_path_factory):
               work / "big.coo")
     (work / "bad.coo").write_text("# problem\n0 1 1.0\n1 2 oops\n")
     (work / "bad.json").write_text("{ not json")
+    write_with_dimod(spin, work / "spin.coo", "coo-header")
     return work
 
 
@@ -193,7 +265,7 @@ def _subprocess(args, cwd):
 
 COMMON = ["--beta", "1.5", "--num-reads", "500", "--seed", "3", "--num-sweeps", "50"]
 #: Real ``python -m sampling`` processes: a round trip and a user error. Every process imports the
-#: sampling package (~2 s CPU, torch included; 5-13 s wall on a loaded machine), so these two run
+#: sampling package and dimod (~1 s; torch is not imported; more on a loaded machine), so these two run
 #: side by side and every other case calls ``main(argv)`` in-process, on the same code path.
 SUBPROCESS_CASES = {
     "npz": ["sample", "p.coo", *COMMON, "--out", "sub.npz"],
@@ -269,6 +341,12 @@ def test_sample_round_trip(capsys, work, problem, extra, out):
         assert ss.info["method"] == "exact" and ss.info["beta"] == 0.7
 
 
+def test_a_dimod_spin_file_is_sampled_as_spin(capsys, work):
+    rc, out, err = run_main(capsys, "sample", work / "spin.coo", *COMMON)
+    assert rc == 0, err
+    assert "(8 variables" in out and "SPIN)" in out
+
+
 def test_summary_reports_the_mpl_beta(capsys, work):
     rc, stdout, _ = run_main(capsys, "sample", work / "p.coo", "--beta", "1.5", "--num-reads",
                              "2000", "--seed", "0", "--method", "exact")
@@ -316,6 +394,9 @@ def test_exact_check_passes_and_fails(capsys, work):
         (["sample", "p.coo", "--beta", "1", "--method", "exact", "--num-sweeps", "5",
           "--out", "e.npz"], "--num-sweeps does not apply to method 'exact'"),
         (["sample", "p.coo"], "the following arguments are required: --beta"),
+        (["sample", "spin.coo", "--beta", "1", "--vartype", "BINARY", "--out", "e.npz"],
+         "spin.coo: the file declares vartype SPIN (line 1) but BINARY was requested"),
+        (["sample", "p.coo", "--beta", "1", "--vartype", "ISING"], "argument --vartype: invalid"),
     ],
 )
 def test_user_errors_are_one_line_exit_2_and_leave_no_file(capsys, work, monkeypatch, args,
