@@ -215,3 +215,39 @@ def test_load_cnn_refuses_a_checkpoint_that_would_run_code(tmp_path):
     with pytest.raises(pickle.UnpicklingError):
         load_cnn(tmp_path / "cnn.pt")
     assert not marker.exists()
+
+
+def _train_subprocess(tmp: Path, *args: str, **env_changes: str):
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DWAVE_")}
+    env.update({"OMP_NUM_THREADS": "1", "PYTHONPATH": str(root), **env_changes})
+    return subprocess.run([sys.executable, str(root / "train.py"), *args], cwd=tmp, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_qpu_without_a_token_fails_before_writing_the_run_directory(tmp_path):
+    empty = tmp_path / "dwave.conf"  # no token in the environment nor in a config file
+    empty.write_text("")
+    out = tmp_path / "run"
+    result = _train_subprocess(tmp_path, *TINY, "--sampler", "qpu", "--out", str(out),
+                               DWAVE_CONFIG_FILE=str(empty), HOME=str(tmp_path))
+    errors = [line for line in result.stderr.splitlines() if "error:" in line]
+    assert result.returncode == 2, result.stderr
+    assert len(errors) == 1 and "no D-Wave API token" in errors[0], result.stderr
+    assert "Traceback" not in result.stderr
+    assert not out.exists(), sorted(p.name for p in out.rglob("*"))
+
+
+@pytest.mark.slow
+def test_an_embedding_that_does_not_fit_fails_before_writing_the_run_directory(tmp_path):
+    out = tmp_path / "run"  # 4x3p2 on the full 8x8 canvas: 208 variables, too many for the mock
+    result = _train_subprocess(tmp_path, *TINY, "--sampler", "mock-qpu", "--out", str(out),
+                               "--sampler-option", "embedding_tries=1", "--sampler-option", "embedding_timeout=2")
+    errors = [line for line in result.stderr.splitlines() if "error:" in line]
+    assert result.returncode == 2, result.stderr
+    assert len(errors) == 1 and "no embedding" in errors[0], result.stderr
+    assert not out.exists(), sorted(p.name for p in out.rglob("*"))
