@@ -16,11 +16,12 @@ Its autograd gradient estimates (1/P(data)) · ∇[−log p(v_data)] of the RBM 
 the data-phase statistics are exact (hidden probabilities, not samples); the model-phase ones are
 taken per unit from the canvas: couplings ⟨h v⟩ and hidden biases ⟨h⟩ per hidden position,
 visible biases ⟨v⟩ per pixel, then scaled to the data image's counts. So the weight and
-hidden-bias gradients are per-position averages ⟨v hᵀ⟩_data − ⟨v hᵀ⟩_model (DESIGN.md §1, §3: conv
-RBM gradients must be averaged over positions, not summed), and the visible-bias gradient is
-(N(data) / P(data)) · (pixel mean of v_neg − pixel mean of v_data) per channel: zero exactly when
-the two pixel means agree, whatever the canvas size. For a dense RBM, and for a canvas equal to the
-data size, this is the same gradient as ``(F(v_data).mean() − F(v_neg).mean()) / P(data)``.
+hidden-bias gradients are −(⟨v hᵀ⟩_data − ⟨v hᵀ⟩_model) with both averages per hidden position
+(DESIGN.md §1, §3: conv RBM gradients must be averaged over positions, not summed), and the
+visible-bias gradient is (N(data) / P(data)) · (pixel mean of v_neg − pixel mean of v_data) per
+channel: zero exactly when the two pixel means agree, whatever the canvas size. For a dense RBM, and for a canvas equal to the
+data size, this is bit for bit the gradient of ``(F(v_data).mean() − F(v_neg).mean()) / P(data)``
+(the loss value itself may differ in the last bits: the parts are summed in another order).
 
 Border effect of a small canvas: the per-unit model statistics of a canvas estimate those of a
 data-sized image only as far as the model is translation invariant, which it is not near the
