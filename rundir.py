@@ -24,6 +24,8 @@ from typing import Any
 
 import torch
 
+from rbm.io import load_torch_file
+
 __all__ = ["MetricsLog", "RunState", "atomic_write", "write_json_atomic"]
 
 
@@ -89,7 +91,15 @@ class RunState:
         atomic_write(self.path, lambda tmp: torch.save(state, tmp))
 
     def load(self) -> dict[str, Any]:
+        """The saved state; ValueError for a missing, corrupt or unsafe file.
+
+        Read by :func:`rbm.io.load_torch_file` (``weights_only=True``): only tensors and plain
+        containers are rebuilt, so a crafted file cannot run code.
+        """
         try:
-            return torch.load(self.path, map_location="cpu", weights_only=False)
-        except Exception as exc:  # noqa: BLE001 - any unreadable file is reported the same way
-            raise ValueError(f"{self.path}: cannot read the run state ({type(exc).__name__}: {exc})") from None
+            state = load_torch_file(self.path, map_location="cpu")
+        except ValueError as exc:
+            raise ValueError(f"cannot read the run state: {exc}") from None
+        if not isinstance(state, dict):
+            raise ValueError(f"{self.path}: not a run state (a {type(state).__name__}, expected a dict)")
+        return state

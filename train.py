@@ -465,25 +465,50 @@ def prepare(args: argparse.Namespace) -> dict[str, Any]:
         except ValueError as exc:
             raise UserError(f"--layers {args.layers} on {input_shape} images: {exc}") from None
     sampler_options = _sampler_options(args)
+    samplers: dict[int, Any] = {}
     if not (args.no_pretrain or args.init_from) and args.pretrain_epochs > 0:
-        _preflight(args, sampler_options, stack, data.x_train[:2])
-    return {"data": data, "stack": stack, "specs": specs, "sampler_options": sampler_options}
+        samplers = _preflight(args, sampler_options, stack, data.x_train[:2])
+    return {"data": data, "stack": stack, "specs": specs, "sampler_options": sampler_options,
+            "samplers": samplers}
 
 
-def _preflight(args: argparse.Namespace, options: dict[str, Any], stack: Any, x: torch.Tensor) -> None:
+def _preflight(args: argparse.Namespace, options: dict[str, Any], stack: Any, x: torch.Tensor) -> dict[int, Any]:
     """Build each layer's sampler and draw once from a copy, so that options the sampler refuses
     (e.g. a model too large for ``exact``, a canvas that does not fit) fail before any output.
-    QPU backends are only built: a draw there costs QPU time or an embedding."""
+
+    A QPU sampler is not drawn from (that costs QPU time): it connects (token, Leap, solver) and
+    finds the embedding of the layer's problem, and is returned by layer index for training to
+    use, so that the embedding is searched once; it has drawn nothing, so results are the same."""
     canvas = _parse_hw(args.canvas, "--canvas")
+    ready: dict[int, Any] = {}
     for i, layer in enumerate(stack.layers):
         sampler = make_layer_sampler(args.sampler, options, stack, i, canvas)
         if args.sampler in ("qpu", "mock-qpu"):
+            _preflight_qpu(args, sampler, layer, stack.input_shape_of(i), i)
+            ready[i] = sampler
             continue
         try:
             with torch.no_grad():
                 sampler.sample(layer, stack.transform(x, upto=i))
         except ValueError as exc:
             raise UserError(f"--sampler {args.sampler} on layer {i}: {exc}") from None
+    return ready
+
+
+def _preflight_qpu(args: argparse.Namespace, sampler: Any, layer: Any, data_shape: tuple[int, ...], i: int) -> None:
+    """Connect ``sampler``'s QPU backend and embed layer ``i``'s problem, or raise UserError."""
+    from sampling.base import check_canvas
+    from sampling.qpu_backend import LogicalIsing, QPUUnavailableError
+    from sampling.qpu_embedding import EmbeddingError
+
+    try:
+        canvas = tuple(sampler.canvas or data_shape)
+        check_canvas(layer, canvas, data_shape)
+        sampler.backend.embedding_for(LogicalIsing.from_spec(layer.to_qm(canvas)))
+    except QPUUnavailableError as exc:
+        raise UserError(f"--sampler {args.sampler}: {exc}") from None
+    except (EmbeddingError, ValueError) as exc:
+        raise UserError(f"--sampler {args.sampler} on layer {i}: {exc}") from None
 
 
 def _sampler_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -512,11 +537,14 @@ def make_layer_sampler(name: str, options: dict[str, Any], stack: Any, layer: in
         raise UserError(f"--sampler {name}: {exc}") from None
 
 
-def make_resilient_sampler(args: argparse.Namespace, options: dict[str, Any], stack: Any, layer: int, canvas=None):
-    """The layer's sampler behind bounded retries and the optional --fallback-sampler."""
+def make_resilient_sampler(args: argparse.Namespace, options: dict[str, Any], stack: Any, layer: int, canvas=None,
+                           primary: Any = None):
+    """The layer's sampler (``primary``, or a new one) behind bounded retries and the optional
+    --fallback-sampler."""
     from sampling import ResilientSampler
 
-    primary = make_layer_sampler(args.sampler, options, stack, layer, canvas)
+    if primary is None:
+        primary = make_layer_sampler(args.sampler, options, stack, layer, canvas)
     fallback = None
     if args.fallback_sampler:
         fallback_options = {k: v for k, v in options.items() if k in ("beta", "seed", "num_chains")}
@@ -597,7 +625,8 @@ def pretrain_stage(context: dict[str, Any], history: list[dict[str, Any]], resum
         layer_resume = resume if resume and resume["layer"] == i else None
         if layer_resume is None:
             layer.init_visible_bias(layer_train)
-        sampler = make_resilient_sampler(args, setup["sampler_options"], stack, i, canvas)
+        sampler = make_resilient_sampler(args, setup["sampler_options"], stack, i, canvas,
+                                         primary=setup.get("samplers", {}).get(i))
         config = PretrainConfig(
             epochs=args.pretrain_epochs, batch_size=args.batch_size, lr=args.lr_pretrain,
             momentum=args.momentum_pretrain, weight_decay=args.weight_decay_pretrain,

@@ -256,6 +256,19 @@ class RBM(nn.Module):
             raise ValueError(f"free_energy needs beta > 0, got {beta!r}")
         return -self._log_marginal_v(self._check_v_value(v), beta) / beta
 
+    def free_energy_parts(self, v: Tensor, beta: float = 1.0) -> tuple[Tensor, Tensor]:
+        """The two parts of :meth:`free_energy`, each of shape (B,): ``(visible, hidden)``.
+
+        ``visible = -b_v · v`` (a sum over pixels) and ``hidden = -(1/β) log Σ_h exp(β h ·
+        hidden_logits(v))`` (a sum over hidden units or pooling blocks); their sum is
+        ``free_energy(v, beta)`` up to rounding. The pretraining loss normalises them by different
+        counts (pixels, hidden positions) when the negative-phase canvas is not the data size.
+        """
+        if not beta > 0:
+            raise ValueError(f"free_energy_parts needs beta > 0, got {beta!r}")
+        v = self._check_v_value(v)
+        return -self._visible_term(v), -self._hidden_log_sum(self._hidden_logits(v), beta) / beta
+
     def hidden_free_energy(self, h: Tensor, beta: float = 1.0) -> Tensor:
         """``-(1/β) log Σ_v exp(-β E(v, h))``, shape (B,): the free energy of the hidden side."""
         if not beta > 0:

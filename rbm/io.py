@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import pickle
+import re
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -12,7 +15,7 @@ from .conv import ConvRBM
 from .dense import BernoulliRBM
 from .stack import RBMStack, build_stack
 
-__all__ = ["save_model", "load_model", "save_stack", "load_stack"]
+__all__ = ["save_model", "load_model", "save_stack", "load_stack", "load_torch_file"]
 
 _MODEL_FORMAT = "rbm.model/1"
 _STACK_FORMAT = "rbm.stack/1"
@@ -43,15 +46,40 @@ def _build(payload: dict, where: str) -> nn.Module:
     return model
 
 
-def _read(path, map_location, fmt: str) -> dict:
+def load_torch_file(path: str | os.PathLike, map_location: Any = "cpu") -> Any:
+    """``torch.load(path, weights_only=True)`` with one-line ``ValueError`` messages.
+
+    Only tensors and plain containers (dict, list, tuple, str, numbers, None) are rebuilt: a file
+    whose pickle names any other class or function (which could run code when unpickled) is
+    refused before anything in it runs. Every checkpoint of this project (run state, RBM models
+    and stacks, CNNs) holds nothing else.
+
+    Raises:
+        ValueError: missing file, corrupt file, or a file holding other objects.
+    """
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"{path}: no such file")
     try:
-        data = torch.load(path, map_location=map_location, weights_only=True)
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as err:
+        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(err))
+        if found is None:  # not a pickle at all (garbage, a truncated file)
+            detail = re.search(r"Unsupported operand \S+|invalid load key[^.\n]*", str(err))
+            reason = detail.group(0) if detail else str(err).strip().splitlines()[0]
+            raise ValueError(f"{path}: not a readable torch file (UnpicklingError: {reason})") from None
+        raise ValueError(
+            f"{path}: refusing to load: it holds objects other than tensors and plain "
+            f"containers ({found.group(1)}), which could run code; it was not written by this "
+            f"project's code, or has been tampered with"
+        ) from None
     except Exception as err:  # torch raises many kinds for a corrupt file
-        reason = f"{type(err).__name__}: {err}"
-        raise ValueError(f"{path}: not a readable torch file ({reason})") from err
+        first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        raise ValueError(f"{path}: not a readable torch file ({type(err).__name__}: {first})") from None
+
+
+def _read(path, map_location, fmt: str) -> dict:
+    data = load_torch_file(path, map_location)
     if not isinstance(data, dict) or data.get("format") != fmt:
         found = data.get("format") if isinstance(data, dict) else type(data).__name__
         hint = " (use load_stack)" if found == _STACK_FORMAT else (

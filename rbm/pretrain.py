@@ -3,14 +3,35 @@
 The positive phase comes from data (the free energy marginalises the hidden units exactly, i.e. it
 uses hidden probabilities, not samples); the negative phase comes from whatever object is passed as
 ``sampler`` (see ``docs/interfaces.md``: CD-k, PCD, a torch annealer, dwave-samplers SA, a QPU…).
-The loss of one batch is
+The loss of one batch is, with ``F(v) = F_vis(v) + F_hid(v)`` split by
+``model.free_energy_parts`` into its visible-bias part ``F_vis = -b_v · v`` (a sum over the N
+pixels) and its hidden part ``F_hid = -Σ softplus`` (a sum over the P hidden positions per filter,
+or their pooling blocks),
 
-    F(v_data).mean() / P(data) − F(v_neg).mean() / P(canvas)  [+ sparsity] [+ weight cost]
+    F_hid(v_data).mean() / P(data) − F_hid(v_neg).mean() / P(canvas)
+    + [F_vis(v_data).mean() / N(data) − F_vis(v_neg).mean() / N(canvas)] · N(data) / P(data)
+    [+ sparsity] [+ weight cost]
 
-where P is the number of hidden positions per filter, so that a negative-phase canvas smaller than
-the data images gives the same per-position gradient scale (DESIGN.md §1, §3: conv RBM gradients
-must be averaged over positions, not summed). Its autograd gradient is exactly the log-likelihood
-gradient ⟨v hᵀ⟩_data − ⟨v hᵀ⟩_model of the RBM.
+Its autograd gradient estimates (1/P(data)) · ∇[−log p(v_data)] of the RBM on a data-sized image:
+the data-phase statistics are exact (hidden probabilities, not samples); the model-phase ones are
+taken per unit from the canvas: couplings ⟨h v⟩ and hidden biases ⟨h⟩ per hidden position,
+visible biases ⟨v⟩ per pixel, then scaled to the data image's counts. So the weight and
+hidden-bias gradients are −(⟨v hᵀ⟩_data − ⟨v hᵀ⟩_model) with both averages per hidden position
+(DESIGN.md §1, §3: conv RBM gradients must be averaged over positions, not summed), and the
+visible-bias gradient is (N(data) / P(data)) · (pixel mean of v_neg − pixel mean of v_data) per
+channel: zero exactly when the two pixel means agree, whatever the canvas size. For a dense RBM, and for a canvas equal to the
+data size, this is bit for bit the gradient of ``(F(v_data).mean() − F(v_neg).mean()) / P(data)``
+(the loss value itself may differ in the last bits: the parts are summed in another order).
+
+Border effect of a small canvas: the per-unit model statistics of a canvas estimate those of a
+data-sized image only as far as the model is translation invariant, which it is not near the
+edges. A pixel within ``w − 1`` of an edge (kernel ``w``) is covered by fewer than ``w²`` filter
+positions, and a hidden unit near the edge of the hidden map has fewer overlapping neighbours, so
+their marginals differ from interior ones. The share of such pixels is ``1 − (H − 2w + 2)(W − 2w +
+2) / (H W)``: 49 % on 28×28 and 89 % on a 12×12 canvas with 5×5 filters (100 % on 8×8). A canvas
+smaller than the data therefore over-weights border statistics in the negative phase: a bias that
+vanishes as the canvas grows, and is zero for a canvas of the data size (both phases then have the
+same geometry).
 
 This module never imports ``sampling/`` or dimod: any object with ``sample(model, v_data)`` works.
 
@@ -97,7 +118,8 @@ def make_optimizer(model: nn.Module, config: PretrainConfig) -> torch.optim.Opti
 
 
 def layer_loss(model: nn.Module, v_data: Tensor, v_neg: Tensor, config: PretrainConfig) -> Tensor:
-    """The surrogate loss whose gradient is the negative log-likelihood gradient (+ regularisers).
+    """The surrogate loss whose gradient is the per-unit negative log-likelihood gradient (+
+    regularisers): hidden terms per hidden position, visible terms per pixel (module docstring).
 
     Args:
         v_data: positive batch, shape (B, *data_shape).
@@ -105,9 +127,14 @@ def layer_loss(model: nn.Module, v_data: Tensor, v_neg: Tensor, config: Pretrain
     """
     p_data = model.num_positions(tuple(v_data.shape[1:]))
     p_neg = model.num_positions(tuple(v_neg.shape[1:]))
+    n_data, n_neg = math.prod(v_data.shape[1:]), math.prod(v_neg.shape[1:])
+    vis_data, hid_data = model.free_energy_parts(v_data)
+    vis_neg, hid_neg = model.free_energy_parts(v_neg.detach())
+    # visible terms per pixel, scaled to a data image's pixels per hidden position: for a canvas
+    # of the data size, p_data * n_neg / n_data == p_data exactly (the old F / P loss)
     loss = (
-        model.free_energy(v_data).mean() / p_data
-        - model.free_energy(v_neg.detach()).mean() / p_neg
+        (vis_data.mean() / p_data - vis_neg.mean() / (p_data * n_neg / n_data))
+        + (hid_data.mean() / p_data - hid_neg.mean() / p_neg)
     )
     if config.weight_decay:
         loss = loss + 0.5 * config.weight_decay * model.weight.pow(2).sum()

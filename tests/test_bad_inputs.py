@@ -157,3 +157,97 @@ def test_sampling_cli_user_errors(tmp_path, capsys, build, needle):
     assert "error:" in err[-1] and needle.lower() in err[-1].lower(), err[-1]
     assert not any("Traceback" in line for line in err)
     assert sorted(p.name for p in tmp_path.iterdir()) == before, "partial output left behind"
+
+
+class _Payload:
+    """Unpickling this runs code: it writes ``marker`` (what a crafted checkpoint would do)."""
+
+    def __init__(self, marker: Path):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (exec, (f"open({self.marker!r}, 'w').write('the payload ran')",))
+
+
+def _crafted_run(tmp: Path, file: str, marker: Path) -> Path:
+    """A run directory whose checkpoints/<file> would execute a payload when unpickled."""
+    import torch
+
+    run = tmp / "crafted"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "config.toml").write_text('dataset = "digits"\nlayers = "4x3p2"\n')
+    record = {"stage": "pretrain", "layer": 0, "epoch": 1, "format": "rbm.stack/1", "x": _Payload(marker)}
+    torch.save(record, run / "checkpoints" / file)
+    return run
+
+
+@pytest.mark.parametrize("flag,file", [("--resume", "state.pt"), ("--init-from", "stack.pt")])
+def test_a_checkpoint_that_would_run_code_is_refused_and_never_runs(tmp_path, flag, file):
+    import os
+    import subprocess
+    import sys
+
+    marker = tmp_path / "payload-ran"
+    run = _crafted_run(tmp_path, file, marker)
+    root = Path(__file__).resolve().parents[1]
+    argv = [sys.executable, str(root / "train.py"), flag, str(run)]
+    if flag == "--init-from":
+        argv += [*TINY, "--out", str(tmp_path / "out")]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(root)}
+    result = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    errors = [line for line in result.stderr.splitlines() if "error:" in line]
+    assert result.returncode == 2, result.stderr
+    assert len(errors) == 1 and "refusing to load" in errors[0], result.stderr
+    assert "Traceback" not in result.stderr
+    assert not marker.exists(), "the checkpoint's payload ran"
+    assert not (tmp_path / "out").exists()
+
+
+def test_load_cnn_refuses_a_checkpoint_that_would_run_code(tmp_path):
+    import pickle
+
+    import torch
+
+    from cnn import load_cnn
+
+    marker = tmp_path / "payload-ran"
+    torch.save({"config": {}, "state_dict": {}, "x": _Payload(marker)}, tmp_path / "cnn.pt")
+    with pytest.raises(pickle.UnpicklingError):
+        load_cnn(tmp_path / "cnn.pt")
+    assert not marker.exists()
+
+
+def _train_subprocess(tmp: Path, *args: str, **env_changes: str):
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DWAVE_")}
+    env.update({"OMP_NUM_THREADS": "1", "PYTHONPATH": str(root), **env_changes})
+    return subprocess.run([sys.executable, str(root / "train.py"), *args], cwd=tmp, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_qpu_without_a_token_fails_before_writing_the_run_directory(tmp_path):
+    empty = tmp_path / "dwave.conf"  # no token in the environment nor in a config file
+    empty.write_text("")
+    out = tmp_path / "run"
+    result = _train_subprocess(tmp_path, *TINY, "--sampler", "qpu", "--out", str(out),
+                               DWAVE_CONFIG_FILE=str(empty), HOME=str(tmp_path))
+    errors = [line for line in result.stderr.splitlines() if "error:" in line]
+    assert result.returncode == 2, result.stderr
+    assert len(errors) == 1 and "no D-Wave API token" in errors[0], result.stderr
+    assert "Traceback" not in result.stderr
+    assert not out.exists(), sorted(p.name for p in out.rglob("*"))
+
+
+@pytest.mark.slow
+def test_an_embedding_that_does_not_fit_fails_before_writing_the_run_directory(tmp_path):
+    out = tmp_path / "run"  # 4x3p2 on the full 8x8 canvas: 208 variables, too many for the mock
+    result = _train_subprocess(tmp_path, *TINY, "--sampler", "mock-qpu", "--out", str(out),
+                               "--sampler-option", "embedding_tries=1", "--sampler-option", "embedding_timeout=2")
+    errors = [line for line in result.stderr.splitlines() if "error:" in line]
+    assert result.returncode == 2, result.stderr
+    assert len(errors) == 1 and "no embedding" in errors[0], result.stderr
+    assert not out.exists(), sorted(p.name for p in out.rglob("*"))

@@ -18,8 +18,10 @@ import torch
 import torch.nn.functional as F
 
 import train
+from tests.chance import digits_chance
 
-TINY = ["--dataset", "digits", "--pretrain-epochs", "1", "--finetune-epochs", "1",
+# 5 fine-tuning epochs (0.1 s each): 1 leaves these stacks at chance (10-17 % measured)
+TINY = ["--dataset", "digits", "--pretrain-epochs", "1", "--finetune-epochs", "5",
         "--batch-size", "128", "--no-progress", "--no-plots"]
 
 
@@ -67,7 +69,7 @@ def test_dense_stack_pretrains_and_finetunes_end_to_end(runs, layers, sampler, s
     out = runs(layers, *sampler)
     summary = json.loads((out / "summary.json").read_text())
     assert summary["layers"] == layers and summary["sampler"] == sampler[1]
-    assert 0.0 <= summary["test_accuracy"] <= 1.0
+    assert summary["test_accuracy"] > digits_chance(), summary["test_accuracy"]
     assert tomllib.loads((out / "config.toml").read_text())["layers"] == layers
     metrics = read_metrics(out)
     pre = [m for m in metrics if m["stage"] == "pretrain"]
@@ -75,7 +77,7 @@ def test_dense_stack_pretrains_and_finetunes_end_to_end(runs, layers, sampler, s
     assert all(math.isfinite(m["loss"]) and m["sampler_seconds"] > 0 for m in pre)
     if layers == "fc16,fc16":  # 16 hidden units: the exact log-likelihood is tracked per layer
         assert all(m["test_log_likelihood"] < 0 for m in pre)
-    assert [m["epoch"] for m in metrics if m["stage"] == "finetune"] == [1]
+    assert [m["epoch"] for m in metrics if m["stage"] == "finetune"] == [1, 2, 3, 4, 5]
 
     from rbm import BernoulliRBM, load_stack
 
@@ -129,7 +131,8 @@ def test_resize_through_train_py_keeps_labels_aligned_and_values_in_range(runs):
 
     assert load_stack(out / "checkpoints" / "stack.pt").input_shape == (1, 4, 4)
     assert load_cnn(out / "checkpoints" / "cnn.pt").input_shape == (1, 4, 4)
-    assert 0.0 <= json.loads((out / "summary.json").read_text())["test_accuracy"] <= 1.0
+    accuracy = json.loads((out / "summary.json").read_text())["test_accuracy"]
+    assert accuracy > digits_chance(), accuracy
 
 
 @pytest.mark.parametrize(

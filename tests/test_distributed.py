@@ -35,6 +35,7 @@ if str(ROOT) not in sys.path:  # when torchrun runs this file as the worker scri
 import dataparallel  # noqa: E402
 import train  # noqa: E402
 from cnn.finetune import random_shift  # noqa: E402
+from tests.chance import digits_chance  # noqa: E402
 
 COMMON = ["--dataset", "digits", "--layers", "4x3p2", "--no-progress", "--no-plots"]
 FINETUNE = [*COMMON, "--no-pretrain", "--finetune-epochs", "2", "--batch-size", "64"]
@@ -156,8 +157,9 @@ def test_two_rank_pretraining_uses_per_rank_seeds_and_writes_one_run_directory(l
     assert [(m["stage"], m["epoch"]) for m in metrics] == [("pretrain", 1), ("finetune", 1)]
     assert math.isfinite(metrics[0]["loss"]) and metrics[0]["sampler_seconds"] > 0
     summary = json.loads((out / "summary.json").read_text())
-    assert 0.0 <= summary["test_accuracy"] <= 1.0 and summary["sampler"] == "annealed"
-    state = torch.load(out / "checkpoints" / "state.pt", weights_only=False)
+    assert summary["test_accuracy"] > digits_chance(), summary["test_accuracy"]
+    assert summary["sampler"] == "annealed"
+    state = torch.load(out / "checkpoints" / "state.pt", weights_only=True)
     assert state["stage"] == "done"
     assert (out / "checkpoints" / "stack.pt").is_file() and (out / "config.toml").is_file()
     # nothing else appeared in the launch directory

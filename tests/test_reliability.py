@@ -18,6 +18,7 @@ import torch
 import train
 from sampling import make_sampler, register_sampler
 from sampling.registry import _REGISTRY
+from tests.chance import digits_chance
 
 ROOT = Path(__file__).resolve().parents[1]
 BASE = ["--dataset", "digits", "--layers", "4x3p2", "--batch-size", "256", "--sampler", "pcd",
@@ -165,11 +166,12 @@ def test_persistent_fault_without_fallback_stops_cleanly_and_resumes(tmp_path, f
     err = capsys.readouterr().err
     assert "error: sampler failed" in err and "injected solver timeout" in err
     assert f"python train.py --resume {out}" in err
-    state = torch.load(out / "checkpoints" / "state.pt", weights_only=False)
+    state = torch.load(out / "checkpoints" / "state.pt", weights_only=True)
     assert (state["stage"], state["layer"], state["epoch"]) == ("pretrain", 0, 1)
     faulty.fail_calls = set()  # the solver is back
     assert train.main(["--resume", str(out)]) == 0
-    assert json.loads((out / "summary.json").read_text())["test_accuracy"] > 0
+    accuracy = json.loads((out / "summary.json").read_text())["test_accuracy"]
+    assert accuracy > digits_chance(), accuracy
 
 
 def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, faulty, capsys):
@@ -178,7 +180,7 @@ def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, faulty, 
     assert train.main([*FAULTY, "--out", str(out)]) == 1
     err = capsys.readouterr().err
     assert "error: diverged: layer 0, epoch 2" in err and "--lr-pretrain" in err
-    state = torch.load(out / "checkpoints" / "state.pt", weights_only=False)
+    state = torch.load(out / "checkpoints" / "state.pt", weights_only=True)
     assert (state["stage"], state["layer"], state["epoch"]) == ("pretrain", 0, 1)
     assert all(torch.isfinite(v).all() for v in state["stack"].values())
     from rbm import load_stack

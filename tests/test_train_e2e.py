@@ -11,6 +11,7 @@ import pytest
 import torch
 
 import train
+from tests.chance import digits_chance
 
 TINY = ["--dataset", "digits", "--layers", "4x3p2", "--pretrain-epochs", "1", "--finetune-epochs", "2",
         "--batch-size", "128", "--no-progress", "--no-plots"]
@@ -42,7 +43,7 @@ def test_pipeline_runs_for_every_sampler(tmp_path, sampler_args):
     code, out = run(tmp_path, *sampler_args)
     assert code == 0
     summary = json.loads((out / "summary.json").read_text())
-    assert 0.0 <= summary["test_accuracy"] <= 1.0
+    assert summary["test_accuracy"] > digits_chance(), summary["test_accuracy"]
     assert set(summary["seconds"]) >= {"pretrain", "finetune", "total"}
     metrics = read_metrics(out)
     pre = [m for m in metrics if m["stage"] == "pretrain"]
@@ -79,7 +80,7 @@ def test_pretrain_only_then_init_from_round_trip(tmp_path):
     assert code == 0
     assert not (pre / "checkpoints" / "cnn.pt").exists()
     assert all(m["stage"] == "pretrain" for m in read_metrics(pre))
-    stack = torch.load(pre / "checkpoints" / "stack.pt", weights_only=False)
+    stack = torch.load(pre / "checkpoints" / "stack.pt", weights_only=True)
     code, fine = run(tmp_path, "--init-from", str(pre), name="fine")
     assert code == 0
     assert all(m["stage"] == "finetune" for m in read_metrics(fine))
