@@ -390,14 +390,14 @@ def _out_dir_of_main_rank(args: argparse.Namespace) -> Path:
 
 def _stop_kind(exc: Exception) -> str | None:
     """Failures that end a run cleanly (no traceback; the last good checkpoint is kept)."""
-    from rbm.pretrain import DivergenceError
-    from sampling import SamplerFailure
+    from rbm import DivergenceError
+    from sampling import QPUUnavailableError, SamplerFailure
 
     if isinstance(exc, DivergenceError):
         return "diverged"
     if isinstance(exc, SamplerFailure):
         return "sampler failed"
-    if type(exc).__name__ == "QPUUnavailableError":
+    if isinstance(exc, QPUUnavailableError):
         return "QPU unavailable"
     return None
 

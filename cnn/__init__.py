@@ -13,6 +13,7 @@ evaluation and reports.
 cnn/ reads ``weight``/``hidden_bias`` of the RBM layers and never imports sampling/.
 """
 
+from .errors import CNNError
 from .finetune import SCHEDULES, FinetuneConfig, confusion_matrix, evaluate, finetune, random_shift
 from .model import (
     ACTIVATIONS,
@@ -33,6 +34,7 @@ __all__ = [
     "POOLINGS",
     "SCHEDULES",
     "ArchitectureMismatchError",
+    "CNNError",
     "FinetuneConfig",
     "Layer",
     "SARefineConfig",

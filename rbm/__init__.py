@@ -6,6 +6,7 @@ evaluation, and save/load. See docs/interfaces.md ("Models") for the contract.
 from .base import RBM, set_validate_values
 from .conv import ConvRBM
 from .dense import BernoulliRBM, visible_bias_from_data
+from .errors import RBMError
 from .evaluate import (
     AISResult,
     ais_log_partition,
@@ -15,6 +16,7 @@ from .evaluate import (
     reconstruction_error,
 )
 from .io import load_model, load_stack, save_model, save_stack
+from .pretrain import DivergenceError
 from .qm import QuadraticModelSpec, default_pool_penalty
 from .specs import LayerSpec, parse_layers
 from .stack import RBMStack, build_stack
@@ -23,9 +25,11 @@ __all__ = [
     "AISResult",
     "BernoulliRBM",
     "ConvRBM",
+    "DivergenceError",
     "LayerSpec",
     "QuadraticModelSpec",
     "RBM",
+    "RBMError",
     "RBMStack",
     "ais_log_partition",
     "build_stack",

@@ -2,14 +2,18 @@ from sampling.diagnostics import compare_to_exact, estimate_beta, within_noise_f
 from sampling.enumeration import exact_distribution, exact_sample
 from sampling.boltzmann import BoltzmannSampler
 from sampling.base import NegativeSampler
+from sampling.errors import SamplingError
+from sampling.qpu_backend import QPUUnavailableError
 from sampling.registry import available_samplers, make_sampler, register_sampler
 from sampling.resilient import ResilientSampler, SamplerFailure
 
 __all__ = [
     "BoltzmannSampler",
     "NegativeSampler",
+    "QPUUnavailableError",
     "ResilientSampler",
     "SamplerFailure",
+    "SamplingError",
     "available_samplers",
     "make_sampler",
     "register_sampler",

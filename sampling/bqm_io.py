@@ -49,6 +49,8 @@ from typing import IO, Any
 import dimod
 import numpy as np
 
+from sampling.errors import SamplingError
+
 __all__ = [
     "SAMPLE_FORMATS",
     "ProblemFileError",
@@ -68,7 +70,7 @@ _INT = re.compile(r"[+-]?\d+\Z")
 _KEYWORDS = ("vartype", "offset")
 
 
-class ProblemFileError(ValueError):
+class ProblemFileError(SamplingError, ValueError):
     """A problem or sample file cannot be read or written; the message says which and why."""
 
 

@@ -60,6 +60,7 @@ from typing import Any
 import numpy as np
 
 from sampling.calibration import TemperatureCalibrator, mpl_beta
+from sampling.errors import SamplingError
 from sampling.qpu_embedding import (
     EmbeddedProblem,
     EmbeddingCache,
@@ -93,14 +94,14 @@ HOW_TO_CONFIGURE = (
 )
 
 
-class QPUUnavailableError(RuntimeError):
+class QPUUnavailableError(SamplingError, RuntimeError):
     """No D-Wave QPU can be used: no token configured, no network, authentication or solver
     selection failed. The message says how to configure a token and which samplers work offline."""
 
     retryable = False  # retrying cannot create a token: sampling.resilient lets it through
 
 
-class QPUSamplingError(RuntimeError):
+class QPUSamplingError(SamplingError, RuntimeError):
     """A QPU call kept failing after the configured retries (the training loop keeps its last
     checkpoint; rerun with ``--resume`` when the solver is back)."""
 

@@ -40,6 +40,8 @@ from typing import Any
 
 from torch import Tensor
 
+from sampling.errors import SamplingError
+
 __all__ = ["ResilientSampler", "SamplerFailure"]
 
 log = logging.getLogger(__name__)
@@ -47,7 +49,7 @@ log = logging.getLogger(__name__)
 NOT_RETRIED = (ValueError, TypeError, KeyboardInterrupt)
 
 
-class SamplerFailure(RuntimeError):
+class SamplerFailure(SamplingError, RuntimeError):
     """The sampler kept failing after its retries and no fallback was configured."""
 
 
