@@ -20,12 +20,14 @@ from .pretrain import DivergenceError
 from .qm import QuadraticModelSpec, default_pool_penalty
 from .specs import LayerSpec, parse_layers
 from .stack import RBMStack, build_stack
+from .stack_training import LayerEpoch, pretrain_stack
 
 __all__ = [
     "AISResult",
     "BernoulliRBM",
     "ConvRBM",
     "DivergenceError",
+    "LayerEpoch",
     "LayerSpec",
     "QuadraticModelSpec",
     "RBM",
@@ -39,6 +41,7 @@ __all__ = [
     "load_model",
     "load_stack",
     "parse_layers",
+    "pretrain_stack",
     "pseudo_likelihood",
     "reconstruction_error",
     "save_model",
