@@ -1,5 +1,6 @@
-"""The pieces the pipeline is made of, outside the pipeline package (issue 15): the stack
-pretraining loop (rbm), the per-layer sampler factory (sampling), the default augmentation (cnn)."""
+"""The pieces the pipeline is made of (issue 15): the stack pretraining loop (rbm), the per-layer
+sampler factory (sampling), the default augmentation (cnn), and the examples of the pipeline's
+config and stages."""
 
 from __future__ import annotations
 
@@ -12,10 +13,16 @@ import torch
 
 from rbm import LayerEpoch, build_stack, parse_layers, pretrain_stack
 from rbm.pretrain import PretrainConfig
-from sampling import LayerSamplerError, layer_sampler, layer_sampler_factory, resilient_layer_sampler
+from sampling import (
+    LayerSamplerError,
+    layer_sampler,
+    layer_sampler_factory,
+    resilient_layer_sampler,
+)
 
 
-@pytest.mark.parametrize("module", ["rbm.stack_training", "sampling.layer_factory", "cnn.augment"])
+@pytest.mark.parametrize("module", ["rbm.stack_training", "sampling.layer_factory", "cnn.augment",
+                                    "pipeline.config", "pipeline.stages"])
 def test_docstring_examples(module):
     result = doctest.testmod(importlib.import_module(module),
                              optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)

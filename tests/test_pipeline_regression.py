@@ -41,6 +41,6 @@ def test_seeded_digits_run_matches_the_values_recorded_before_the_refactor(tmp_p
     lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert len(lines) == len(reference["metrics"]), (len(lines), len(reference["metrics"]))
     problems = []
-    for n, (want, got) in enumerate(zip(reference["metrics"], lines)):
+    for n, (want, got) in enumerate(zip(reference["metrics"], lines, strict=True)):
         problems += _differences(want, got, f"metrics line {n + 1} ({want['stage']}, epoch {want['epoch']})")
     assert not problems, "\n".join(problems)
