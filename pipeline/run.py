@@ -127,15 +127,17 @@ def _pretrain_stage(context: _Run, history: list[dict[str, Any]], resume: dict[s
             "sampler": sampler_state, **ranks, "generator": step.generator.get_state(),
         })
 
+    def on_layer_start(i: int) -> None:
+        clock[0] = time.perf_counter()  # a layer's seconds leave out its set-up
+
     def on_layer_end(i: int, sampler: Any, layer_data: torch.Tensor) -> None:
         if config.plots and dataparallel.is_main():
             plots.plot_layer(out, stack, i, sampler, layer_data)
-        clock[0] = time.perf_counter()  # the next layer's clock starts here
 
     layer_resume = None if resume is None else {**resume, "sampler": _rank_sampler_state(resume)}
     pretrain(config, stack, context.setup.data, device=context.device,
              make_sampler=layer_samplers(config, stack, context.setup.sampler_options),
-             resume=layer_resume, callback=on_epoch, on_layer_end=on_layer_end,
+             resume=layer_resume, callback=on_epoch, on_layer_start=on_layer_start, on_layer_end=on_layer_end,
              progress=context.progress, dist=context.dist)
     if config.plots and history and dataparallel.is_main():
         plots.plot_pretrain_curves(out, history)

@@ -72,6 +72,7 @@ def pretrain_stack(
     held_out: Tensor | None = None,
     resume: dict[str, Any] | None = None,
     callback: Callable[[LayerEpoch], None] | None = None,
+    on_layer_start: Callable[[int], None] | None = None,
     on_layer_end: Callable[[int, Any, Tensor], None] | None = None,
     progress: Callable[..., Any] | None = None,
     dist: Any = None,
@@ -91,6 +92,9 @@ def pretrain_stack(
             sampler), "generator": generator state}``. Layers below ``i`` are taken as trained
             (their weights are the stack's); layer ``i`` continues after epoch ``e``.
         callback: called with a :class:`LayerEpoch` after every epoch of every layer.
+        on_layer_start: called as ``on_layer_start(i)`` when layer ``i``'s data, sampler,
+            optimizer and generator are ready, right before its first epoch (e.g. to start a
+            clock that leaves out one-off set-up costs).
         on_layer_end: called as ``on_layer_end(i, sampler, layer_data)`` when layer ``i`` is done
             (``layer_data``: its training inputs, (N, *stack.input_shape_of(i))), e.g. for plots.
         progress, dist: passed to :func:`rbm.pretrain.pretrain_layer` (progress bars; the
@@ -120,6 +124,8 @@ def pretrain_stack(
                 sampler.load_state_dict(layer_resume["sampler"])
             generator.set_state(layer_resume["generator"])
             start_epoch = layer_resume["epoch"]
+        if on_layer_start is not None:
+            on_layer_start(i)
 
         def on_epoch(record: dict[str, Any], i: int = i, sampler: Any = sampler,
                      optimizer: torch.optim.Optimizer = optimizer,

@@ -72,13 +72,16 @@ def test_pretrain_stack_resumed_from_a_callback_checkpoint_ends_with_the_same_we
             torch.testing.assert_close(fresh.state_dict()[key], value, rtol=0, atol=0, msg=f"{stop_at}: {key}")
 
 
-def test_on_layer_end_sees_each_layer_with_its_sampler_and_data():
+def test_layer_hooks_see_each_layer_in_order_with_its_sampler_and_data():
     stack, x = _stack_and_data()
     seen = []
     pretrain_stack(stack, x, layer_sampler_factory("cd", {"seed": 0}, stack), PretrainConfig(epochs=1),
+                   callback=lambda step: seen.append(("epoch", step.layer)),
+                   on_layer_start=lambda i: seen.append(("start", i)),
                    on_layer_end=lambda i, sampler, data: seen.append((i, type(sampler.primary).__name__,
                                                                        tuple(data.shape[1:]))))
-    assert seen == [(0, "GibbsSampler", (1, 8, 8)), (1, "GibbsSampler", (3, 3, 3))]
+    assert seen == [("start", 0), ("epoch", 0), (0, "GibbsSampler", (1, 8, 8)),
+                    ("start", 1), ("epoch", 1), (1, "GibbsSampler", (3, 3, 3))]
 
 
 def test_layer_samplers_get_strided_seeds_and_the_fallback_only_the_portable_options():
