@@ -14,6 +14,11 @@ epoch), ``summary.json``, ``checkpoints/`` and PNG plots.
 
 User mistakes (bad flags, config values, data files, checkpoints) print one ``error:`` line and exit
 with code 2 before anything is written; internal bugs show a traceback.
+
+This file is only the command line: the flags are the fields of ``pipeline.TrainConfig`` (their
+defaults, help and checks live there), and the run is ``pipeline.prepare`` (every check) →
+``pipeline.create_run_dir`` → ``pipeline.run``; see the README's "Python API" for the same
+stages from Python.
 """
 
 from __future__ import annotations
