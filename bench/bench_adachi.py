@@ -186,13 +186,13 @@ class BatchStream:
 
 
 def make_layer_sampler(name: str, layer_index: int, seed: int, cache_dir: str | None):
-    import sampling
+    from sampling import layer_sampler
 
     backend, options = SAMPLERS[name]
-    options = dict(options, seed=seed * 100 + 7919 * layer_index + 1)
+    options = dict(options, seed=seed * 100 + 1)  # layer i adds 7919·i (sampling.layer_sampler)
     if backend == "mock-qpu" and cache_dir:
         options["cache_dir"] = cache_dir  # embeddings found once per shape for all seeds
-    return sampling.make_sampler(backend, **options)
+    return layer_sampler(backend, options, None, layer_index)
 
 
 def train_layer(layer, data, sampler, iters: list[int], config, stream_seed: int,

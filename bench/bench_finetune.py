@@ -15,9 +15,11 @@ epoch over several seeds:
   (``--full`` only: ≈ 3× the annealer's pretraining time, 10× CD-1's).
 
 Every stack is pretrained ONCE per (sampler, seed) and reused for both label fractions. All
-pretraining and fine-tuning settings are read from ``train.py``'s argument defaults at run time
-(and printed), except the number of fine-tuning epochs (10 here, 20 with ``--full``; train.py's
-default is 15) — the library is called directly, the way ``train.py`` calls it.
+pretraining and fine-tuning settings are the defaults of ``pipeline.TrainConfig`` (``train.py``'s
+flags) at run time (and printed), except the number of fine-tuning epochs (10 here, 20 with
+``--full``; train.py's default is 20). Each run is a ``TrainConfig`` run through the pipeline's
+own stages (``pipeline.build_stack``, ``pretrain``, ``build_cnn``, ``finetune``), the functions
+``train.py`` calls, without a run directory.
 
 Rere, Fanany & Arymurthy 2015 (issue 10): plain SGD vs SGD + simulated-annealing refinement of
 the classifier after every minibatch (``finetune(..., sa_refine=SARefineConfig())``: σ = 5e-4,
@@ -46,6 +48,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import inspect
 import json
 import math
@@ -63,6 +66,9 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
+
+import pipeline  # noqa: E402
+from pipeline import TrainConfig  # noqa: E402
 
 PRETRAINED = ("cd", "pcd", "annealed", "sa-quench")
 INITS = ("random", "random-cal", *PRETRAINED)
@@ -110,18 +116,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def train_defaults() -> dict[str, Any]:
-    """train.py's argument defaults, read from its parser (so they cannot drift apart)."""
-    import train
-
-    parser = train.build_parser()
-    return {a.dest: a.default for a in parser._actions if a.dest != "help"}
-
-
 def settings_from(args: argparse.Namespace) -> dict[str, Any]:
-    from cnn import CNN, FinetuneConfig, SARefineConfig
+    from cnn import CNN, FinetuneConfig, augment_pixels
 
-    d = train_defaults()
+    d = dataclasses.asdict(TrainConfig())  # train.py's defaults
     sig = inspect.signature(CNN.from_stack).parameters
     ft = FinetuneConfig()
     epochs = args.epochs or (3 if args.quick else 20 if args.full else 10)
@@ -135,18 +133,9 @@ def settings_from(args: argparse.Namespace) -> dict[str, Any]:
         raise SystemExit(f"error: unknown init(s) {unknown}; choose from {INITS}")
     rere_inits = [] if args.no_rere else [s.strip() for s in args.rere_inits.split(",") if s.strip()]
     rere_inits = [i for i in rere_inits if i in inits]
-    import imagedata
-    import train
-
-    shape = imagedata.load_dataset(d["dataset"], binarize=d["binarize"], resize=d["resize"]).image_shape
-    if hasattr(train, "augment_pixels"):  # train.py's rule: ±2 px shifts for images >= 20 px wide
-        augment = train.augment_pixels(argparse.Namespace(augment=d.get("augment")), shape)
-    else:
-        augment = ft.augment
-    sa_keys = {"sigma": "sa_sigma", "initial_temperature": "sa_temperature", "cooling": "sa_cooling",
-               "moves_per_temperature": "sa_moves", "n_temperatures": "sa_levels", "every": "sa_every"}
-    sa_refine = {k: v for k, v in vars(SARefineConfig()).items() if k != "seed"}
-    sa_refine.update({k: d[flag] for k, flag in sa_keys.items() if flag in d})  # train.py's --sa-* defaults
+    shape = pipeline.load_data(TrainConfig()).image_shape
+    augment = augment_pixels(d["augment"], shape)  # train.py's rule: ±2 px shifts for images >= 20 px wide
+    sa_refine = {k: v for k, v in vars(TrainConfig(finetune_sa=True).sa_refine()).items() if k != "seed"}
     return {
         "dataset": d["dataset"],
         "binarize": d["binarize"],
@@ -178,7 +167,7 @@ def settings_from(args: argparse.Namespace) -> dict[str, Any]:
         "calibration": {
             "bias_init": sig["bias_init"].default,
             "weight_scale": sig["weight_scale"].default,
-            "calibration_images": 512,  # train.py: CNN.from_stack(stack, n, data=x_train[:512])
+            "calibration_images": pipeline.CALIBRATION_IMAGES,  # CNN.from_stack(stack, n, data=x_train[:512])
         },
         "finetune": {
             "epochs": epochs,
@@ -202,19 +191,25 @@ def _parse_seeds(text: str) -> list[int]:
     return list(range(int(text)))
 
 
-def sampler_options(name: str, s: dict[str, Any], seed: int) -> tuple[str, dict[str, Any]]:
-    """(registry name, options) as train.py's ``_sampler_options`` builds them."""
-    sampler = s["sampler"]
-    registry = "sa" if name == "sa-quench" else name
-    options: dict[str, Any] = {"beta": sampler["beta"], "seed": seed}
-    if sampler["sweeps"] is not None:
-        options["num_sweeps"] = sampler["sweeps"]
-    if registry in ("annealed", "sa", "neal"):
-        options["schedule"] = s["sa_quench_schedule"] if name == "sa-quench" else sampler["schedule"]
-        options["persistent"] = sampler["persistent"]
-    if sampler["num_chains"] is not None:
-        options["num_chains"] = sampler["num_chains"]
-    return registry, options
+def run_config(s: dict[str, Any], seed: int, init: str = "random", fraction: float = 1.0,
+               sa: bool = False) -> TrainConfig:
+    """The ``TrainConfig`` of one run of the grid: ``init`` names the pretraining sampler
+    (``sa-quench``: ``sa`` with the ``quench`` schedule; ``random*``: no pretraining)."""
+    p, sampler, f = s["pretrain"], s["sampler"], s["finetune"]
+    sa_keys = {"sigma": "sa_sigma", "initial_temperature": "sa_temperature", "cooling": "sa_cooling",
+               "moves_per_temperature": "sa_moves", "n_temperatures": "sa_levels", "every": "sa_every"}
+    return TrainConfig(
+        dataset=s["dataset"], binarize=s["binarize"], resize=s["resize"], label_fraction=fraction,
+        layers=s["layers"], sampler="sa" if init == "sa-quench" else init if init in PRETRAINED else "annealed",
+        beta=sampler["beta"], sweeps=sampler["sweeps"], num_chains=sampler["num_chains"], canvas=sampler["canvas"],
+        schedule=s["sa_quench_schedule"] if init == "sa-quench" else sampler["schedule"],
+        persistent=sampler["persistent"], pretrain_epochs=p["epochs"], lr_pretrain=p["lr"],
+        momentum_pretrain=p["momentum"], weight_decay_pretrain=p["weight_decay"],
+        sparsity_target=p["sparsity_target"], sparsity_cost=p["sparsity_cost"], batch_size=p["batch_size"],
+        no_pretrain=init not in PRETRAINED, finetune_epochs=f["epochs"], lr_finetune=f["lr"],
+        augment=f["augment"], finetune_sa=sa, seed=seed, device="cpu",
+        **{flag: s["sa_refine"][key] for key, flag in sa_keys.items()},
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -255,13 +250,8 @@ def load_avg() -> list[float]:
 
 
 def load_data(s: dict[str, Any], fraction: float, seed: int):
-    import imagedata
-
-    data = imagedata.load_dataset(s["dataset"], binarize=s["binarize"], label_fraction=fraction,
-                                  resize=s["resize"], seed=seed)
+    data = pipeline.load_data(run_config(s, seed, fraction=fraction))
     if s["train_subset"]:
-        import dataclasses
-
         n = s["train_subset"]
         data = dataclasses.replace(data, x_train=data.x_train[:n], y_train=data.y_train[:n],
                                    labeled_mask=data.labeled_mask[:n])
@@ -269,32 +259,14 @@ def load_data(s: dict[str, Any], fraction: float, seed: int):
 
 
 def pretrain_stack(name: str, s: dict[str, Any], data, seed: int) -> tuple[Any, dict[str, Any]]:
-    """Greedy pretraining exactly as train.py's pretrain_stage does it (without checkpoints)."""
-    import sampling
-    from rbm import build_stack, parse_layers
-    from rbm.pretrain import PretrainConfig, make_optimizer, pretrain_layer
-
-    torch.manual_seed(seed)  # train.py: seeded before the layers' random init
-    stack = build_stack(parse_layers(s["layers"]), data.image_shape)
-    p = s["pretrain"]
-    registry, options = sampler_options(name, s, seed)
-    info: dict[str, Any] = {"sampler": registry, "options": options, "layers": []}
+    """Greedy pretraining by the pipeline's stages (train.py's, without checkpoints)."""
+    config = run_config(s, seed, init=name)
+    info: dict[str, Any] = {"sampler": config.sampler, "options": pipeline.sampler_options(config), "layers": []}
     t_start = time.perf_counter()
+    _, stack = pipeline.build_stack(config, data)  # seeds torch with the run's seed, as train.py
+    history = pipeline.pretrain(config, stack, data, device=torch.device("cpu"))
     for i, layer in enumerate(stack.layers):
-        with torch.no_grad():
-            layer_train = stack.transform(data.x_train, upto=i)
-            layer_test = stack.transform(data.x_test, upto=i)
-        layer.init_visible_bias(layer_train)
-        sampler = sampling.make_sampler(registry, **dict(options, seed=seed + 7919 * i))
-        config = PretrainConfig(epochs=p["epochs"], batch_size=p["batch_size"], lr=p["lr"],
-                                momentum=p["momentum"], weight_decay=p["weight_decay"],
-                                sparsity_target=p["sparsity_target"], sparsity_cost=p["sparsity_cost"],
-                                seed=seed)
-        optimizer = make_optimizer(layer, config)
-        generator = torch.Generator().manual_seed(seed + 1009 * i)
-        history = pretrain_layer(layer, layer_train, sampler, config, held_out=layer_test,
-                                 optimizer=optimizer, layer=i, generator=generator)
-        last = history[-1]
+        last = [h for h in history if h["layer"] == i][-1]
         info["layers"].append({k: last.get(k) for k in ("loss", "reconstruction_error", "free_energy_gap",
                                                         "sampler_seconds", "seconds")})
         with torch.no_grad():
@@ -309,35 +281,22 @@ def pretrain_stack(name: str, s: dict[str, Any], data, seed: int) -> tuple[Any, 
 
 
 def build_cnn(init: str, s: dict[str, Any], data, seed: int, stack: Any | None):
-    from cnn import CNN
-    from rbm import parse_layers
-
+    """The pipeline's CNN of ``init`` (``random-cal``: the random one, given the calibration
+    that ``CNN.from_stack`` gives a pretrained one)."""
     cal = s["calibration"]
-    x_cal = data.x_train[: cal["calibration_images"]]
     torch.manual_seed(seed)  # same random conv init (random, random-cal) and head (all) per seed
-    if init == "random":
-        return CNN(parse_layers(s["layers"]), data.image_shape, int(data.num_classes))
+    net = pipeline.build_cnn(run_config(s, seed, init=init), stack, data, torch.device("cpu"))
     if init == "random-cal":
-        net = CNN(parse_layers(s["layers"]), data.image_shape, int(data.num_classes))
-        net.calibrate(x_cal, center=cal["bias_init"] == "shift", target_std=cal["weight_scale"])
-        return net
-    return CNN.from_stack(stack, int(data.num_classes), bias_init=cal["bias_init"],
-                          weight_scale=cal["weight_scale"], data=x_cal)
+        net.calibrate(data.x_train[: cal["calibration_images"]], center=cal["bias_init"] == "shift",
+                      target_std=cal["weight_scale"])
+    return net
 
 
 def finetune_run(net, s: dict[str, Any], data, seed: int, sa: bool) -> dict[str, Any]:
-    from cnn import SARefineConfig, finetune
-
-    f = s["finetune"]
-    x_lab, y_lab = data.labeled()
-    refine = SARefineConfig(**s["sa_refine"], seed=seed) if sa else None
+    x_lab, _ = data.labeled()
     t0 = time.perf_counter()
-    history = finetune(net, train=(x_lab, y_lab), test=(data.x_test, data.y_test), epochs=f["epochs"],
-                       lr=f["lr"], batch_size=f["batch_size"], momentum=f["momentum"],
-                       weight_decay=f["weight_decay"], schedule=f["schedule"],
-                       warmup_epochs=f["warmup_epochs"], augment=f["augment"], seed=seed,
-                       device="cpu", sa_refine=refine)
-    return {"history": history, "seconds": time.perf_counter() - t0, "labeled": int(len(y_lab)),
+    history = pipeline.finetune(run_config(s, seed, sa=sa), net, data, device=torch.device("cpu"))
+    return {"history": history, "seconds": time.perf_counter() - t0, "labeled": int(len(x_lab)),
             "load_after": load_avg()}
 
 

@@ -8,11 +8,15 @@ evaluation and reports.
 * :func:`finetune` ``(model, train=(x, y), test=(x, y), **FinetuneConfig fields, device,
   callback, progress, sa_refine, checkpoint, resume)`` → one metrics dict per epoch;
   :func:`evaluate`, :func:`confusion_matrix`; plots in :mod:`cnn.plots`.
+* :func:`default_augment_pixels` ``(image_shape)``: the default shift augmentation (±2 px for
+  images at least 20 px wide, none below); :func:`augment_pixels` ``(requested, image_shape)``.
 * :mod:`cnn.sa_refine`: simulated-annealing refinement of the classifier (Rere et al. 2015).
 
 cnn/ reads ``weight``/``hidden_bias`` of the RBM layers and never imports sampling/.
 """
 
+from .augment import augment_pixels, default_augment_pixels
+from .errors import CNNError
 from .finetune import SCHEDULES, FinetuneConfig, confusion_matrix, evaluate, finetune, random_shift
 from .model import (
     ACTIVATIONS,
@@ -33,12 +37,15 @@ __all__ = [
     "POOLINGS",
     "SCHEDULES",
     "ArchitectureMismatchError",
+    "CNNError",
     "FinetuneConfig",
     "Layer",
     "SARefineConfig",
     "SARefiner",
     "anneal",
+    "augment_pixels",
     "confusion_matrix",
+    "default_augment_pixels",
     "evaluate",
     "finetune",
     "load_cnn",

@@ -57,6 +57,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .errors import CNNError
+
 __all__ = [
     "ACTIVATIONS",
     "BIAS_INITS",
@@ -73,7 +75,7 @@ BIAS_INITS = ("copy", "zero", "shift")
 POOLINGS = ("max", "logsumexp")
 
 
-class ArchitectureMismatchError(ValueError):
+class ArchitectureMismatchError(CNNError, ValueError):
     """A state dict does not fit the architecture it is loaded into."""
 
 

@@ -7,6 +7,7 @@ See docs/interfaces.md ("Models") for the contract.
 from .base import RBM, set_validate_values
 from .conv import ConvRBM
 from .dense import BernoulliRBM, visible_bias_from_data
+from .errors import RBMError
 from .evaluate import (
     AISResult,
     ais_log_partition,
@@ -20,16 +21,19 @@ from .pretrain import DivergenceError, PretrainConfig, pretrain_layer
 from .qm import QuadraticModelSpec, default_pool_penalty
 from .specs import LayerSpec, parse_layers
 from .stack import RBMStack, build_stack
+from .stack_training import LayerEpoch, pretrain_stack
 
 __all__ = [
     "AISResult",
     "BernoulliRBM",
     "ConvRBM",
     "DivergenceError",
+    "LayerEpoch",
     "LayerSpec",
     "PretrainConfig",
     "QuadraticModelSpec",
     "RBM",
+    "RBMError",
     "RBMStack",
     "ais_log_partition",
     "build_stack",
@@ -40,6 +44,7 @@ __all__ = [
     "load_stack",
     "parse_layers",
     "pretrain_layer",
+    "pretrain_stack",
     "pseudo_likelihood",
     "reconstruction_error",
     "save_model",

@@ -65,13 +65,14 @@ import torch
 from torch import Tensor, nn
 
 from rbm.evaluate import exact_log_likelihood, reconstruction_error
+from rbm.errors import RBMError
 
 __all__ = ["PretrainConfig", "DivergenceError", "pretrain_layer", "layer_loss", "make_optimizer"]
 
 log = logging.getLogger(__name__)
 
 
-class DivergenceError(RuntimeError):
+class DivergenceError(RBMError, RuntimeError):
     """Training produced NaN/Inf; the message names the layer, epoch and a suggestion."""
 
 

@@ -41,6 +41,12 @@ _EXPORTS = {
     "register_sampler": "sampling.registry",
     "ResilientSampler": "sampling.resilient",
     "SamplerFailure": "sampling.resilient",
+    "SamplingError": "sampling.errors",
+    # the per-layer sampler factory of the pipeline
+    "LayerSamplerError": "sampling.layer_factory",
+    "layer_sampler": "sampling.layer_factory",
+    "layer_sampler_factory": "sampling.layer_factory",
+    "resilient_layer_sampler": "sampling.layer_factory",
     # negative-phase samplers (torch), one per make_sampler name (see sampling.registry)
     "NegativeSampler": "sampling.base",
     "GibbsSampler": "sampling.gibbs",

@@ -57,6 +57,7 @@ import numpy as np
 from dimod.exceptions import SamplerUnknownArgWarning
 
 from sampling.enumeration import MAX_EXACT_VARIABLES, exact_sample
+from sampling.errors import SamplingError
 from sampling.qpu_backend import sample_mock_qpu_method, sample_qpu_method
 from sampling.schedules import SCHEDULES, beta_schedule, sa_parameters
 
@@ -84,7 +85,7 @@ METHODS: dict[str, MethodFn] = {}
 _COMMON = ("beta", "num_reads", "method", "seed")
 
 
-class SamplerArgumentError(ValueError):
+class SamplerArgumentError(SamplingError, ValueError):
     """A user-supplied argument is invalid (β, num_reads, method, problem too large, ...)."""
 
 

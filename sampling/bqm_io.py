@@ -62,6 +62,8 @@ from typing import IO, Any
 import dimod
 import numpy as np
 
+from sampling.errors import SamplingError
+
 __all__ = [
     "BQM_MAGIC",
     "SAMPLE_FORMATS",
@@ -86,7 +88,7 @@ _DIMOD_HEADER = re.compile(r"#.*?vartype[:=][ \t]*([-_.a-zA-Z0-9]+)")
 BQM_MAGIC = b"DIMODBQM"
 
 
-class ProblemFileError(ValueError):
+class ProblemFileError(SamplingError, ValueError):
     """A problem or sample file cannot be read or written; the message says which and why."""
 
 

@@ -61,6 +61,7 @@ from typing import Any
 import numpy as np
 
 from sampling.calibration import TemperatureCalibrator, mpl_beta
+from sampling.errors import SamplingError
 from sampling.qpu_embedding import (
     EmbeddedProblem,
     EmbeddingCache,
@@ -94,14 +95,14 @@ HOW_TO_CONFIGURE = (
 )
 
 
-class QPUUnavailableError(RuntimeError):
+class QPUUnavailableError(SamplingError, RuntimeError):
     """No D-Wave QPU can be used: no token configured, no network, authentication or solver
     selection failed. The message says how to configure a token and which samplers work offline."""
 
     retryable = False  # retrying cannot create a token: sampling.resilient lets it through
 
 
-class QPUSamplingError(RuntimeError):
+class QPUSamplingError(SamplingError, RuntimeError):
     """A QPU call kept failing after the backend's own retries (``max_retries``).
 
     ``retried = True``: the retries are done, so :class:`sampling.resilient.ResilientSampler`

@@ -47,6 +47,8 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
+from sampling.errors import SamplingError
+
 __all__ = [
     "DEFAULT_CACHE_DIR",
     "EmbeddingError",
@@ -64,7 +66,7 @@ log = logging.getLogger(__name__)
 DEFAULT_CACHE_DIR = Path("~/.cache/annealer-cnn/embeddings")
 
 
-class EmbeddingError(RuntimeError):
+class EmbeddingError(SamplingError, RuntimeError):
     """No valid minor-embedding was found (or a cached one no longer fits the solver)."""
 
 

@@ -43,6 +43,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # annotations only: wrapping a sampler needs no torch
     from torch import Tensor
 
+from sampling.errors import SamplingError
+
 __all__ = ["ResilientSampler", "SamplerFailure"]
 
 log = logging.getLogger(__name__)
@@ -50,7 +52,7 @@ log = logging.getLogger(__name__)
 NOT_RETRIED = (ValueError, TypeError, KeyboardInterrupt)
 
 
-class SamplerFailure(RuntimeError):
+class SamplerFailure(SamplingError, RuntimeError):
     """The sampler kept failing after its retries and no fallback was configured."""
 
 

@@ -17,6 +17,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+import pipeline
 import train
 from tests.chance import digits_chance
 
@@ -110,9 +111,7 @@ def test_resize_through_train_py_keeps_labels_aligned_and_values_in_range(runs):
     import imagedata
 
     full = imagedata.load_dataset("digits")
-    args = train.parse_args([*TINY, "--resize", "4x4", "--layers", "fc8"])
-    train.validate(args)
-    data = train.prepare(args)["data"]
+    data = pipeline.prepare(train.parse_args([*TINY, "--resize", "4x4", "--layers", "fc8"])).data
     for small, big, y_small, y_big in ((data.x_train, full.x_train, data.y_train, full.y_train),
                                        (data.x_test, full.x_test, data.y_test, full.y_test)):
         assert small.shape == (big.shape[0], 1, 4, 4)

@@ -33,6 +33,7 @@ if str(ROOT) not in sys.path:  # when torchrun runs this file as the worker scri
     sys.path.insert(0, str(ROOT))
 
 import dataparallel  # noqa: E402
+import pipeline  # noqa: E402
 import train  # noqa: E402
 from cnn.finetune import random_shift  # noqa: E402
 from tests.chance import digits_chance  # noqa: E402
@@ -81,7 +82,7 @@ def _worker(tmp: Path) -> int:
     assert dp is not None and dp.world_size == 2 and dp.backend == "gloo", dp
     dataparallel._owned = False  # keep this process group across the train.main calls below
     codes = [train.main([*FINETUNE, "--out", str(tmp / "finetune")])]
-    seeds = dp.gather(train._sampler_options(train.parse_args(PRETRAIN))["seed"])
+    seeds = dp.gather(pipeline.sampler_options(train.parse_args(PRETRAIN))["seed"])
     codes.append(train.main(PRETRAIN))
     model, history = pretrain_mean_field(dp)
     if dp.rank == 0:

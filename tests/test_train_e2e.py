@@ -12,6 +12,7 @@ import torch
 
 import train
 from tests.chance import digits_chance
+from cnn import augment_pixels
 
 TINY = ["--dataset", "digits", "--layers", "4x3p2", "--pretrain-epochs", "1", "--finetune-epochs", "2",
         "--batch-size", "128", "--no-progress", "--no-plots"]
@@ -190,5 +191,5 @@ def test_small_images_are_not_shift_augmented_by_default(tmp_path):
     code, out = run(tmp_path, "--no-pretrain", "--finetune-epochs", "4", "--batch-size", "64")
     assert code == 0
     assert json.loads((out / "summary.json").read_text())["test_accuracy"] > 0.6
-    assert train.augment_pixels(train.parse_args(["--augment", "3"]), (1, 8, 8)) == 3
-    assert train.augment_pixels(train.parse_args([]), (1, 28, 28)) == 2
+    assert augment_pixels(train.parse_args(["--augment", "3"]).augment, (1, 8, 8)) == 3
+    assert augment_pixels(train.parse_args([]).augment, (1, 28, 28)) == 2
