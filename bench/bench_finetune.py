@@ -206,7 +206,8 @@ def run_config(s: dict[str, Any], seed: int, init: str = "random", fraction: flo
         persistent=sampler["persistent"], pretrain_epochs=p["epochs"], lr_pretrain=p["lr"],
         momentum_pretrain=p["momentum"], weight_decay_pretrain=p["weight_decay"],
         sparsity_target=p["sparsity_target"], sparsity_cost=p["sparsity_cost"], batch_size=p["batch_size"],
-        no_pretrain=init not in PRETRAINED, finetune_epochs=f["epochs"], lr_finetune=f["lr"],
+        init="pretrained" if init in PRETRAINED else "calibrated" if init == "random-cal" else "torch",
+        finetune_epochs=f["epochs"], lr_finetune=f["lr"],
         augment=f["augment"], finetune_sa=sa, seed=seed, device="cpu",
         **{flag: s["sa_refine"][key] for key, flag in sa_keys.items()},
     )
@@ -281,15 +282,10 @@ def pretrain_stack(name: str, s: dict[str, Any], data, seed: int) -> tuple[Any, 
 
 
 def build_cnn(init: str, s: dict[str, Any], data, seed: int, stack: Any | None):
-    """The pipeline's CNN of ``init`` (``random-cal``: the random one, given the calibration
-    that ``CNN.from_stack`` gives a pretrained one)."""
-    cal = s["calibration"]
+    """The pipeline's CNN of ``init`` (``random-cal`` is ``train.py --init calibrated``: the
+    random one, given the calibration that ``CNN.from_stack`` gives a pretrained one)."""
     torch.manual_seed(seed)  # same random conv init (random, random-cal) and head (all) per seed
-    net = pipeline.build_cnn(run_config(s, seed, init=init), stack, data, torch.device("cpu"))
-    if init == "random-cal":
-        net.calibrate(data.x_train[: cal["calibration_images"]], center=cal["bias_init"] == "shift",
-                      target_std=cal["weight_scale"])
-    return net
+    return pipeline.build_cnn(run_config(s, seed, init=init), stack, data, torch.device("cpu"))
 
 
 def finetune_run(net, s: dict[str, Any], data, seed: int, sa: bool) -> dict[str, Any]:

@@ -31,9 +31,11 @@ import tomllib
 
 from pipeline.errors import UserError
 
-__all__ = ["NOT_IN_FILES", "TrainConfig", "config_record", "file_defaults", "option_default",
+__all__ = ["INITS", "NOT_IN_FILES", "TrainConfig", "config_record", "file_defaults", "option_default",
            "parse_hw", "read_config_file"]
 
+#: The values of ``--init``: the ways the CNN's feature layers can start.
+INITS = ("pretrained", "torch", "calibrated")
 NOT_IN_FILES = ("config", "resume")  # options about where a config comes from, not of the run
 NOT_RECORDED = ("out", "progress")  # where and how a run shows itself do not change its result
 
@@ -117,15 +119,26 @@ class TrainConfig:
     config: str | None = option(None, "TOML file with any of these options", group="run", metavar="FILE")
     pretrain_only: bool = option(False, "pretrain, save the RBM layers, stop", group="run", action="store_true", exclusive="mode")
     init_from: str | None = option(None, "fine-tune from the layers saved in RUN_DIR", group="run", metavar="RUN_DIR", exclusive="mode")
-    no_pretrain: bool = option(False, "random-init baseline: skip pretraining", group="run", action="store_true", exclusive="mode")
+    no_pretrain: bool = option(False, "random-init baseline: skip pretraining (the same as --init torch)", group="run", action="store_true", exclusive="mode")
+    init: str = option("pretrained", "how the CNN's layers start: pretrained (the RBM stack pretrained here, or --init-from) | "
+                       "torch (PyTorch's default init, no pretraining) | calibrated (that random init given the per-layer "
+                       "calibration pretrained layers get: the fair baseline) (default: %(default)s)",
+                       group="run", choices=INITS)
     resume: str | None = option(None, "continue a stopped run from its last completed epoch (same config, same result)", group="run", metavar="RUN_DIR")
     progress: bool | None = option(None, "progress bars (default: on when stderr is a terminal)", group="run", action=_BOOL)
     plots: bool = option(True, "write PNG plots", group="run", action=_BOOL)
 
     @property
+    def cnn_init(self) -> str:
+        """How the CNN starts (one of :data:`INITS`): ``--init``, where ``--no-pretrain`` turns the
+        default ``pretrained`` into ``torch``."""
+        return "torch" if self.no_pretrain and self.init == "pretrained" else self.init
+
+    @property
     def pretrains(self) -> bool:
-        """Whether this run pretrains RBM layers (not ``--no-pretrain``, ``--init-from`` or 0 epochs)."""
-        return not (self.no_pretrain or self.init_from) and self.pretrain_epochs > 0
+        """Whether this run pretrains RBM layers (``--init pretrained`` without ``--init-from``, and
+        at least one epoch)."""
+        return self.cnn_init == "pretrained" and not self.init_from and self.pretrain_epochs > 0
 
     def canvas_hw(self) -> tuple[int, int] | None:
         """``--canvas`` as ``(H, W)``, or None."""
@@ -174,6 +187,15 @@ class TrainConfig:
         for ok, message in checks:
             if not ok:
                 raise UserError(message)
+        if self.init not in INITS:
+            raise UserError(f"--init must be one of {', '.join(INITS)}, got {self.init!r}")
+        if self.sparsity_target is not None and not (math.isfinite(self.sparsity_target) and 0 < self.sparsity_target < 1):
+            raise UserError(f"--sparsity-target must be in (0, 1), got {self.sparsity_target}")
+        if not (math.isfinite(self.sparsity_cost) and self.sparsity_cost >= 0):
+            raise UserError(f"--sparsity-cost must be >= 0, got {self.sparsity_cost}")
+        if self.cnn_init != "pretrained" and (self.init_from or self.pretrain_only):
+            flag = "--init-from" if self.init_from else "--pretrain-only"
+            raise UserError(f"{flag} needs pretrained layers; it cannot be combined with --init {self.cnn_init}")
         self.sa_refine()
         if self.pretrain_only and self.pretrain_epochs == 0:
             raise UserError("--pretrain-only with --pretrain-epochs 0 would train nothing")

@@ -80,7 +80,8 @@ def run(config: TrainConfig, setup: Setup, out: Path) -> dict[str, Any]:
     )
     timings = context.timings
     summary: dict[str, Any] = {"out": str(out), "dataset": config.dataset, "layers": config.layers,
-                               "sampler": None if config.no_pretrain or config.init_from else config.sampler}
+                               "sampler": config.sampler if config.pretrains else None,
+                               "init": config.cnn_init}
     history = list(state.get("pretrain_history", [])) if state else []
     if config.pretrains:
         resume = state if state and state["stage"] == "pretrain" else None

@@ -87,20 +87,24 @@ def pretrain(config: TrainConfig, stack: Any, data: Any, *, make_sampler: Callab
 
 
 def build_cnn(config: TrainConfig, stack: Any, data: Any, device: torch.device | None = None) -> Any:
-    """The CNN to fine-tune: ``stack``'s layers copied and calibrated on the first
-    :data:`CALIBRATION_IMAGES` training images, or (``--no-pretrain``; ``stack`` may then be
-    None) PyTorch's random init of the ``--layers``. The new head draws from torch's global
-    generator."""
+    """The CNN to fine-tune, by ``config.cnn_init`` (``--init``): ``pretrained``: ``stack``'s layers
+    copied and calibrated on the first :data:`CALIBRATION_IMAGES` training images (each unit's bias
+    centres its pre-activation, one scale per layer makes its std 1: ``CNN.from_stack``'s
+    defaults); ``torch``: PyTorch's random init of the ``--layers``; ``calibrated``: that random
+    init given the same calibration. ``stack`` may be None unless pretrained. The conv layers and
+    the new head draw from torch's global generator."""
     from cnn import CNN
     from rbm import parse_layers
 
     device = resolve_device(config.device) if device is None else device
     n_classes = int(data.num_classes)
-    if config.no_pretrain:
-        model = CNN(parse_layers(config.layers), data.image_shape, n_classes)
-    else:
-        model = CNN.from_stack(stack, n_classes, data=data.x_train[:CALIBRATION_IMAGES].to(device))
-    return model.to(device)
+    calibration_images = data.x_train[:CALIBRATION_IMAGES].to(device)
+    if config.cnn_init == "pretrained":
+        return CNN.from_stack(stack, n_classes, data=calibration_images).to(device)
+    model = CNN(parse_layers(config.layers), data.image_shape, n_classes).to(device)
+    if config.cnn_init == "calibrated":
+        model.calibrate(calibration_images, center=True, target_std=1.0)
+    return model
 
 
 def finetune(config: TrainConfig, model: Any, data: Any, *, device: torch.device | None = None,

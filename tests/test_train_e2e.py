@@ -193,3 +193,29 @@ def test_small_images_are_not_shift_augmented_by_default(tmp_path):
     assert json.loads((out / "summary.json").read_text())["test_accuracy"] > 0.6
     assert augment_pixels(train.parse_args(["--augment", "3"]).augment, (1, 8, 8)) == 3
     assert augment_pixels(train.parse_args([]).augment, (1, 28, 28)) == 2
+
+
+def test_init_choices_build_the_cnns_they_name():
+    """--init torch is --no-pretrain; --init calibrated is that random CNN given the calibration
+    of pretrained layers (every conv unit's mean pre-activation 0, the layer's std 1 on the
+    calibration images); neither pretrains."""
+    import pipeline
+
+    data = pipeline.load_data(pipeline.TrainConfig(dataset="digits"))
+    cal = data.x_train[: pipeline.CALIBRATION_IMAGES]
+    nets = {}
+    for init in ("torch", "calibrated"):
+        config = pipeline.TrainConfig(dataset="digits", layers="4x3p2", init=init)
+        assert not config.pretrains and config.cnn_init == init
+        torch.manual_seed(0)
+        nets[init] = pipeline.build_cnn(config, None, data, torch.device("cpu"))
+    assert pipeline.TrainConfig(no_pretrain=True).cnn_init == "torch"
+    with torch.no_grad():
+        z = {k: net.layers[0](cal) for k, net in nets.items()}
+    calibrated = z["calibrated"]
+    assert abs(float(calibrated.std()) - 1.0) < 1e-3
+    assert float(calibrated.mean(dim=(0, 2, 3)).abs().max()) < 1e-4
+    assert abs(float(z["torch"].std()) - 1.0) > 0.05  # PyTorch's init is not already calibrated
+    # same random filters, only rescaled: the calibration keeps their shapes
+    w_t, w_c = (nets[k].layers[0].weight.flatten() for k in ("torch", "calibrated"))
+    assert float(torch.nn.functional.cosine_similarity(w_t, w_c, dim=0)) > 0.9999
