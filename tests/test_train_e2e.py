@@ -217,5 +217,5 @@ def test_init_choices_build_the_cnns_they_name():
     assert float(calibrated.mean(dim=(0, 2, 3)).abs().max()) < 1e-4
     assert abs(float(z["torch"].std()) - 1.0) > 0.05  # PyTorch's init is not already calibrated
     # same random filters, only rescaled: the calibration keeps their shapes
-    w_t, w_c = (nets[k].layers[0].weight.flatten() for k in ("torch", "calibrated"))
+    w_t, w_c = (nets[k].layers[0].weight.detach().flatten() for k in ("torch", "calibrated"))
     assert float(torch.nn.functional.cosine_similarity(w_t, w_c, dim=0)) > 0.9999
