@@ -49,7 +49,7 @@ def sample_auto(
     device: str | None = None,
 ) -> dimod.SampleSet:
     """Exact enumeration, else exact tree sampling, else parallel tempering (see module doc)."""
-    from sampling.tree import treewidth, treewidth_at_most
+    from sampling.tree import treewidth_at_most
 
     n = bqm.num_variables
     if n <= MAX_EXACT_VARIABLES:
@@ -66,12 +66,10 @@ def sample_auto(
         return ss
     from sampling.tempering import sample_pt
 
-    width = treewidth(bqm)[0] if n <= 1000 else None
     ss = sample_pt(bqm, beta, num_reads, seed, num_sweeps=num_sweeps, num_replicas=num_replicas,
                    beta_min=beta_min, betas=betas, adapt=adapt, initial_states=initial_states,
                    device=device)
-    wide = f"treewidth {width}" if width is not None else "treewidth"
-    ss.info.update(method="pt", reason=f"{n} variables, {wide} > {AUTO_MAX_TREEWIDTH}: "
+    ss.info.update(method="pt", reason=f"{n} variables, treewidth > {AUTO_MAX_TREEWIDTH}: "
                    "parallel tempering")
     log.info("auto: %s", ss.info["reason"])
     return ss

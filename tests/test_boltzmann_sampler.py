@@ -126,7 +126,7 @@ def test_power_wrong_beta_fails_the_same_check(name, error):
     """The check of test_distribution_within_noise_floor rejects SA samples at a β 15 % off."""
     bqm, beta, p = case(name)
     ss = BoltzmannSampler().sample(
-        bqm, beta=beta * error, num_reads=N_SAMPLES, num_sweeps=NUM_SWEEPS, seed=7
+        bqm, beta=beta * error, num_reads=N_SAMPLES, method="sa", num_sweeps=NUM_SWEEPS, seed=7
     )
     report = report_for(ss, bqm, p)
     assert not within_noise_floor(report), report
@@ -137,7 +137,7 @@ def test_power_too_short_chain_fails_the_same_check(schedule):
     """One sweep at β (or the two-sweep quench) from random states is far from equilibrium here."""
     bqm, beta, p = case("beta1-spin-int")
     ss = BoltzmannSampler().sample(
-        bqm, beta=beta, num_reads=N_SAMPLES, num_sweeps=1, schedule=schedule, seed=7
+        bqm, beta=beta, num_reads=N_SAMPLES, method="sa", num_sweeps=1, schedule=schedule, seed=7
     )
     report = report_for(ss, bqm, p)
     assert not within_noise_floor(report), report
@@ -204,8 +204,20 @@ def test_gibbs_initial_states_continue_persistent_chains():
     )
     assert len(ss) == 4  # num_reads defaults to the number of initial states
     assert (ss.record.sample == 1).all()  # frozen at β = 20: the chains stayed where they were
+    # dimod.Initialized conventions: missing states are random by default, "tile" repeats them,
+    # "none" refuses, extra ones are dropped
+    more = BoltzmannSampler().sample(ferro, beta=20.0, method="gibbs", initial_states=start,
+                                     num_reads=40, num_sweeps=1, seed=0)
+    assert (more.record.sample[:4] == 1).all() and not (more.record.sample[4:] == 1).all()
+    tiled = BoltzmannSampler().sample(ferro, beta=20.0, method="gibbs", initial_states=start,
+                                      initial_states_generator="tile", num_reads=6, num_sweeps=1)
+    assert (tiled.record.sample == 1).all()
+    fewer = BoltzmannSampler().sample(ferro, beta=20.0, method="gibbs", initial_states=start,
+                                      num_reads=2, num_sweeps=1)
+    assert len(fewer) == 2
     with pytest.raises(SamplerArgumentError, match="4 initial states for num_reads=5"):
-        BoltzmannSampler().sample(ferro, method="gibbs", initial_states=start, num_reads=5)
+        BoltzmannSampler().sample(ferro, method="gibbs", initial_states=start, num_reads=5,
+                                  initial_states_generator="none")
 
 
 def test_sa_schedule_ends_with_sweeps_at_beta():
@@ -216,7 +228,7 @@ def test_sa_schedule_ends_with_sweeps_at_beta():
     np.testing.assert_allclose(sa_schedule(1.0, 3, schedule=[0.5, 1.0]), [0.5, 1.0])
     assert np.all(sa_schedule(1.0, 7, schedule="fixed") == 1.0)
     ss = BoltzmannSampler().sample(random_bqm(0, n=4), beta=2.0, num_reads=2, num_sweeps=40,
-                                   schedule="linear", seed=0)
+                                   method="sa", schedule="linear", seed=0)
     assert ss.info["num_sweeps"] == 40 and ss.info["schedule"] == "linear"
 
 
@@ -230,10 +242,12 @@ def test_sa_schedule_ends_with_sweeps_at_beta():
         ({"num_reads": 2.5}, "num_reads must be a positive integer"),
         ({"method": "magic"}, "unknown method 'magic'; expected one of"),
         ({"seed": -3}, "seed must be None or an integer"),
-        ({"num_sweeps": 0}, "num_sweeps must be a positive integer"),
-        ({"schedule": "cold"}, "unknown beta schedule 'cold'"),
-        ({"schedule": [0.1, 0.5]}, "must end at the target beta"),
-        ({"num_sweeps": 10, "num_sweeps_at_beta": 11}, "num_sweeps_at_beta must be in"),
+        ({"method": "sa", "num_sweeps": 0}, "num_sweeps must be a positive integer"),
+        ({"method": "gibbs", "num_sweeps": 0}, "num_sweeps must be a positive integer"),
+        ({"method": "sa", "schedule": "cold"}, "unknown beta schedule 'cold'"),
+        ({"method": "sa", "schedule": [0.1, 0.5]}, "must end at the target beta"),
+        ({"method": "sa", "num_sweeps": 10, "num_sweeps_at_beta": 11},
+         "num_sweeps_at_beta must be in"),
     ],
 )
 def test_bad_arguments_raise_clear_errors(kwargs, match):
