@@ -112,10 +112,12 @@ def _split(traces: np.ndarray) -> np.ndarray:
 
 
 def _normal_scores(x: np.ndarray) -> np.ndarray:
-    from scipy.special import ndtri
-    from scipy.stats import rankdata
+    from scipy.special import ndtri  # scipy.stats would cost seconds of import
 
-    ranks = rankdata(x, method="average").reshape(x.shape)
+    values, inverse, counts = np.unique(x.ravel(), return_inverse=True, return_counts=True)
+    ends = np.cumsum(counts)
+    average_rank = ends - (counts - 1) / 2.0  # 1-based average rank of each distinct value
+    ranks = average_rank[inverse].reshape(x.shape)
     return ndtri((ranks - 0.375) / (x.size + 0.25))
 
 

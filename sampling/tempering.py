@@ -292,8 +292,10 @@ def sample_pt(
     adapt_end = num_sweeps // 4 if adapt else 0
     window = max(adapt_end // ADAPT_ROUNDS, 1)
     stops = set((trace_sweeps(num_sweeps)).tolist())
-    accepted = np.zeros(K - 1)
+    accepted = torch.zeros(K - 1, dtype=torch.float64, device=dev)
     proposed = np.zeros(K - 1)
+    pairs = [torch.arange(p, K - 1, 2, device=dev) for p in (0, 1)]
+    pairs_np = [np.arange(p, K - 1, 2) for p in (0, 1)]
     # round trips: direction[r, slot] = +1 after visiting the hottest rung, -1 after then
     # reaching the coldest; a return to the hottest rung from -1 completes a round trip
     direction = torch.zeros(num_reads, K, dtype=torch.int8, device=dev)
@@ -305,8 +307,7 @@ def sample_pt(
         engine.sweeps(state, betas_t, 1, uniforms)
         energy = engine.energies(state).reshape(num_reads, K)  # per chain slot
         e_rung = torch.gather(energy, 1, chain_at)  # (R, K) energy at each rung
-        parity = sweep % 2
-        lo = torch.arange(parity, K - 1, 2, device=dev)
+        lo = pairs[sweep % 2]
         if lo.numel():
             d_beta = (ladder_t[lo + 1] - ladder_t[lo]).double()
             log_acc = d_beta * (e_rung[:, lo + 1] - e_rung[:, lo])
@@ -315,12 +316,11 @@ def sample_pt(
             a_slots, b_slots = chain_at[:, lo].clone(), chain_at[:, lo + 1].clone()
             chain_at[:, lo] = torch.where(acc, b_slots, a_slots)
             chain_at[:, lo + 1] = torch.where(acc, a_slots, b_slots)
-            accepted[lo.cpu().numpy()] += acc.sum(0).cpu().numpy()
-            proposed[lo.cpu().numpy()] += num_reads
+            accepted[lo] += acc.sum(0, dtype=torch.float64)
+            proposed[pairs_np[sweep % 2]] += num_reads
             betas_t = chain_betas()
         if sweep >= adapt_end:
-            hot = torch.gather(chain_at, 1, torch.zeros(num_reads, 1, dtype=torch.int64,
-                                                          device=dev))
+            hot = chain_at[:, :1]
             cold = chain_at[:, K - 1 : K]
             d_hot = torch.gather(direction, 1, hot)
             trips.scatter_add_(1, hot, (d_hot == -1).long())  # hot -> cold -> hot completed
@@ -330,7 +330,7 @@ def sample_pt(
         if sweep in stops:
             traces.append(torch.gather(energy, 1, chain_at[:, K - 1 :]).squeeze(1).cpu().numpy())
         if adapt and sweep < adapt_end and (sweep + 1) % window == 0:
-            acc_rate = accepted / np.maximum(proposed, 1)
+            acc_rate = accepted.cpu().numpy() / np.maximum(proposed, 1)
             ladder = adapt_ladder(ladder, acc_rate)
             ladder_t = torch.as_tensor(ladder, dtype=torch.float32, device=dev)
             ladder_t[-1] = float(beta)
@@ -351,7 +351,7 @@ def sample_pt(
         "num_replicas": K,
         "betas": [float(b) for b in ladder],
         "adapted": bool(adapt),
-        "swap_acceptance": (accepted / np.maximum(proposed, 1)).tolist(),
+        "swap_acceptance": (accepted.cpu().numpy() / np.maximum(proposed, 1)).tolist(),
         "round_trips": total_trips,
         "round_trips_per_replica": total_trips / (num_reads * K),
         "device": str(dev),

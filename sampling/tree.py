@@ -157,6 +157,12 @@ def sample_tree(
         raise SamplerArgumentError(
             f"max_treewidth must be an integer in [1, {MAX_TREEWIDTH}], got {max_treewidth!r}"
         )
+    if bqm.num_variables > _MIN_FILL_MAX_VARIABLES and not treewidth_at_most(bqm, max_treewidth):
+        raise TreewidthError(
+            f"method 'tree' needs a treewidth of at most {max_treewidth}; this problem's "
+            f"greedy elimination order is wider ({bqm.num_variables} variables): "
+            "use method 'pt' or 'auto'"
+        )
     width, order = treewidth(bqm)
     if width > max_treewidth:
         raise TreewidthError(
