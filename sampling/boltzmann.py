@@ -95,7 +95,9 @@ def register_method(name: str, fn: MethodFn, *, replace: bool = False) -> Method
     """Register ``fn`` as ``BoltzmannSampler`` method ``name`` and return it.
 
     ``fn(bqm, beta, num_reads, seed, **options)`` receives a validated β > 0, an int
-    ``num_reads`` ≥ 1 and ``seed`` (int or None). Its keyword ``options`` (the parameters after the
+    ``num_reads`` ≥ 1 and the call's ``seed`` (int or None; :func:`call_seed` of the user's seed
+    and the problem), and ``initial_states`` already parsed to (num_reads, n) int8 in
+    ``bqm.variables`` order (:func:`parse_initial_states`). Its keyword ``options`` (the parameters after the
     first four in its signature) become entries of ``BoltzmannSampler().parameters``; options meant
     for other methods are dropped with a :class:`dimod.exceptions.SamplerUnknownArgWarning`.
 
@@ -292,8 +294,10 @@ def call_seed(seed: int | None, bqm: dimod.BinaryQuadraticModel) -> int | None:
     spin = bqm.spin if bqm.vartype is dimod.BINARY else bqm
     h, (row, col, J), _ = spin.to_numpy_vectors(list(bqm.variables))
     digest = hashlib.blake2b(digest_size=16)
-    for arr in (np.round(np.asarray(h, float), 9), row, col, np.round(np.asarray(J, float), 9)):
-        digest.update(np.ascontiguousarray(arr).tobytes())
+    for arr in (h, J):  # rounded, and -0.0 made 0.0, so that SPIN and BINARY forms agree
+        digest.update(np.ascontiguousarray(np.round(np.asarray(arr, float), 9) + 0.0).tobytes())
+    for arr in (row, col):
+        digest.update(np.ascontiguousarray(arr, dtype=np.int64).tobytes())
     digest.update(repr(list(bqm.variables)).encode())
     words = np.frombuffer(digest.digest(), dtype=np.uint32)
     state = np.random.SeedSequence([int(seed), *words.tolist()]).generate_state(1)

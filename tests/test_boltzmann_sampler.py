@@ -19,6 +19,7 @@ from sampling.boltzmann import (
     METHODS,
     BoltzmannSampler,
     SamplerArgumentError,
+    call_seed,
     register_method,
     sa_schedule,
 )
@@ -284,6 +285,8 @@ def test_register_method_extends_parameters(monkeypatch):
         warnings.simplefilter("error")
         ss = sampler.sample(random_bqm(0, n=3), beta=1.5, num_reads=4, method="fake-qpu",
                             seed=2, chain_strength=2.0)
-    assert calls == [(1.5, 4, 2, 2.0)] and ss.info["method"] == "fake-qpu"
+    # the method gets the call's seed, drawn from (seed, problem): see call_seed
+    assert calls == [(1.5, 4, call_seed(2, random_bqm(0, n=3)), 2.0)]
+    assert ss.info["method"] == "fake-qpu" and ss.info["seed"] == 2
     with pytest.raises(ValueError, match="already registered"):
         register_method("fake-qpu", fake_qpu)
