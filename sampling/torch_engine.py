@@ -76,6 +76,14 @@ class Uniforms:
             return torch.from_numpy(self._np.random(shape, dtype=np.float32))
         return torch.rand(shape, generator=self._torch, device=self.device)
 
+    def fill_(self, out: torch.Tensor) -> torch.Tensor:
+        """Fill a contiguous float32 tensor on this device with fresh uniforms, in place."""
+        if self.device.type == "cpu":
+            self._np.random(out=out.numpy(), dtype=np.float32)
+        else:
+            out.uniform_(generator=self._torch)
+        return out
+
 
 class IsingEngine:
     """A BQM as coloured padded neighbour lists on a device, for batched block Gibbs.
@@ -178,11 +186,13 @@ class IsingEngine:
         minus_two_beta = (-2.0 * betas.to(self.device, torch.float32)).unsqueeze(0)
         bag = torch.nn.functional.embedding_bag
         one = torch.ones((), device=self.device)
+        u_all = torch.empty(self.n, state.shape[1], device=self.device)
         for _ in range(num_sweeps):
+            uniforms.fill_(u_all)  # one generator call per sweep, into a reused buffer
             for lo, hi, nbr, w, h in self._blocks:
                 field = bag(nbr, state, per_sample_weights=w, mode="sum").add_(h)
                 p = torch.sigmoid_(field.mul_(minus_two_beta))
-                u = uniforms(tuple(p.shape)).to(self.device, non_blocking=True)
+                u = u_all[lo:hi]
                 # +1 where u < p, else -1 (u == p, probability 2^-24, gives +1): copysign of
                 # p - u, written straight into the class's rows, is two cheap passes where
                 # torch.where(u < p, 1, -1) plus an indexed copy cost about three times as much
