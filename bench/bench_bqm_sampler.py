@@ -202,7 +202,7 @@ def main(argv=None) -> int:
         table2 = markdown_table(
             ["method", "sweeps", "replicas", "wall s", "CPU s", "energy z", "var RMS z",
              "edge RMS z", "R-hat", "passes"],
-            [[r["method"], r["sweeps"] or "-", r["replicas"] or "-", f"{r['wall_s']:.1f}",
+            [[r["method"], str(r["sweeps"] or "-"), str(r["replicas"] or "-"), f"{r['wall_s']:.1f}",
               f"{r['cpu_s']:.1f}", f"{r['energy_z']:+.1f}", f"{r['variable_rms']:.2f}",
               f"{r['edge_rms']:.2f}", "-" if r["rhat"] is None else f"{r['rhat']:.3f}",
               "yes" if r["passes"] else "no"] for r in acc],

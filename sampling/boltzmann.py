@@ -8,16 +8,23 @@ exp(-β E). It composes with Ocean composites (``dimod.TrackingComposite``,
 
 Methods (``method=``), each a function registered in :data:`METHODS`:
 
-``"sa"`` (default)
+``"auto"`` (default)
+    Exact whenever affordable, else parallel tempering (:mod:`sampling.auto`): ``"exact"`` for
+    ≤ 22 variables, ``"tree"`` when the treewidth is ≤ 20, else ``"pt"``; ``info["method"]`` and
+    ``info["reason"]`` say which and why.
+``"tree"``
+    Exact i.i.d. samples, log Z and marginals by tree decomposition (:mod:`sampling.tree`).
+``"pt"``
+    Parallel tempering with an adaptive β ladder on the torch engine (:mod:`sampling.tempering`).
+``"gibbs"``
+    Block Gibbs at fixed β on the torch engine (:mod:`sampling.torch_engine`); ``initial_states``
+    (e.g. the previous SampleSet) continue persistent chains.
+``"sa"``
     Simulated annealing with ``dwave.samplers.SimulatedAnnealingSampler`` on a Boltzmann-correct
     schedule: a ramp from ``beta_start`` (default 0.1 β) up to β, then sweeps **at β** (by default
     the last 3/4 of ``num_sweeps``), Gibbs acceptance, random site order. dwave-samplers' default
     ``beta_range`` ends far colder than any useful β (it is an optimiser, DESIGN §3) and is never
     used.
-``"gibbs"``
-    Single-site Gibbs sampling at fixed β for ``num_sweeps`` sweeps (the same engine with a
-    constant schedule). ``initial_states`` (e.g. the previous SampleSet) continues persistent
-    chains.
 ``"exact"``
     i.i.d. samples by enumerating all states (:mod:`sampling.enumeration`); at most
     :data:`~sampling.enumeration.MAX_EXACT_VARIABLES` variables.
@@ -26,7 +33,9 @@ Methods (``method=``), each a function registered in :data:`METHODS`:
     The D-Wave pipeline of :mod:`sampling.qpu_backend` (registered at the end of this module).
 
 Further methods are added with :func:`register_method`; their keyword options then become
-parameters of the sampler automatically.
+parameters of the sampler automatically. MCMC methods put energy-trace diagnostics (split R-hat,
+effective sample size: :mod:`sampling.convergence`) in ``info["convergence"]``, and ``sample``
+warns with :class:`~sampling.convergence.ConvergenceWarning` when they fail.
 
 The SA engine converts BINARY models to SPIN internally; energy differences, hence the Boltzmann
 distribution at a given β, are unchanged, and the returned samples and energies are in the
@@ -35,9 +44,9 @@ model's own vartype.
 Examples:
     >>> import dimod
     >>> bqm = dimod.BinaryQuadraticModel({"a": 0.5}, {("a", "b"): -1.0}, 0.0, "SPIN")
-    >>> ss = BoltzmannSampler().sample(bqm, beta=2.0, num_reads=500, num_sweeps=50, seed=1)
+    >>> ss = BoltzmannSampler().sample(bqm, beta=2.0, num_reads=500, seed=1)
     >>> len(ss), ss.info["method"], ss.info["beta"]
-    (500, 'sa', 2.0)
+    (500, 'exact', 2.0)
     >>> list(ss.variables) == list(bqm.variables)
     True
 """
@@ -60,10 +69,10 @@ from sampling.convergence import check as check_convergence
 from sampling.convergence import run_traced, summarize
 from sampling.enumeration import MAX_EXACT_VARIABLES, exact_sample
 from sampling.errors import SamplerArgumentError
-from sampling.tempering import sample_gibbs, sample_pt
-from sampling.tree import sample_tree
 from sampling.qpu_backend import sample_mock_qpu_method, sample_qpu_method
 from sampling.schedules import SCHEDULES, beta_schedule
+from sampling.tempering import sample_gibbs, sample_pt
+from sampling.tree import sample_tree
 
 __all__ = [
     "DEFAULT_NUM_READS",
@@ -148,7 +157,7 @@ class BoltzmannSampler(dimod.Sampler):
         ...                          method="exact", num_reads=10, seed=0)
         >>> ss.vartype is dimod.BINARY, len(ss)
         (True, 10)
-        >>> {"sa", "gibbs", "exact"} <= set(sampler.properties["methods"])
+        >>> {"auto", "tree", "pt", "sa", "gibbs", "exact"} <= set(sampler.properties["methods"])
         True
     """
 
@@ -169,7 +178,7 @@ class BoltzmannSampler(dimod.Sampler):
             "methods": tuple(METHODS),
             "max_exact_variables": MAX_EXACT_VARIABLES,
             "schedules": SCHEDULES,
-            "description": "Boltzmann samples exp(-beta E) of any BQM (sa, gibbs, exact, ...)",
+            "description": "Boltzmann samples exp(-beta E) of any BQM (auto, exact, tree, pt, gibbs, sa, ...)",
         }
 
     def sample(

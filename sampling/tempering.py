@@ -62,11 +62,11 @@ def default_num_replicas(num_variables: int, beta: float, beta_min: float) -> in
 
     The swap acceptance between rungs Δβ apart falls like exp(−c Δβ² n) (energy fluctuations grow
     as sqrt(n)), so the rungs needed grow as sqrt(n) × log(β / β_min): 0.5 sqrt(n) log(β/β_min) + 2,
-    clipped to [4, 64]. Gives 4 for 30 spins at β/β_min = 10 and 18 for 200 spins.
+    clipped to [4, 64]. Gives 9 for 30 spins at β/β_min = 10 and 19 for 200 spins.
 
     Examples:
         >>> default_num_replicas(200, 2.0, 0.2), default_num_replicas(5000, 1.0, 0.1)
-        (18, 64)
+        (19, 64)
     """
     k = 0.5 * np.sqrt(max(num_variables, 1)) * np.log(beta / beta_min) + 2
     return int(np.clip(np.ceil(k), 4, 64))
