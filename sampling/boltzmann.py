@@ -169,6 +169,8 @@ class BoltzmannSampler(dimod.Sampler):
         for fn in METHODS.values():
             for name in _options_of(fn)[0]:
                 params.setdefault(name, [])
+        if "initial_states" in params:  # parsed by sample() itself, as dimod.Initialized does
+            params["initial_states_generator"] = []
         return params
 
     @property
