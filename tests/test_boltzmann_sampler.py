@@ -202,6 +202,29 @@ def test_spin_reversal_composite_keeps_the_boltzmann_distribution():
     assert within_noise_floor(report), report
 
 
+def test_spin_reversal_composite_children_get_fresh_seed_streams(monkeypatch):
+    """SpinReversalTransformComposite passes one seed to every child call; each transform must
+    still draw its own random numbers (before call_seed, all three calls got seed 8)."""
+    monkeypatch.setattr("sampling.boltzmann.METHODS", dict(METHODS))
+    seeds = []
+
+    def recording(bqm, beta, num_reads, seed):
+        seeds.append(seed)
+        return exact_sample(bqm, beta, num_reads, seed)
+
+    register_method("recording", recording)
+    sampler = SpinReversalTransformComposite(BoltzmannSampler(), seed=5)
+    bqm = random_bqm(3, n=6)
+    sampler.sample(bqm, beta=1.0, num_reads=4, method="recording", seed=8,
+                   num_spin_reversal_transforms=3)
+    assert len(seeds) == 3 and len(set(seeds)) == 3, seeds
+    again = []
+    seeds, again = again, seeds
+    SpinReversalTransformComposite(BoltzmannSampler(), seed=5).sample(
+        bqm, beta=1.0, num_reads=4, method="recording", seed=8, num_spin_reversal_transforms=3)
+    assert seeds == again  # reproducible: same transforms, same seed, same streams
+
+
 # --------------------------------------------------------------------------- options
 
 
