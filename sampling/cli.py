@@ -4,8 +4,11 @@ Subcommands:
 
 ``sample PROBLEM --beta B [--num-reads N] [--method M] [--seed S] [--num-sweeps K] [--out FILE]``
     Sample exp(-β E) with :class:`sampling.boltzmann.BoltzmannSampler`, write the samples
-    (``.npz``/``.csv``/``.json`` by extension) and print a summary: problem size, mean energy ± std,
-    β estimated back from the samples by maximum pseudo-likelihood, seconds.
+    (``.npz``/``.csv``/``.json`` by extension) and print a summary: problem size, the method that
+    ran (and why, for ``auto``), convergence diagnostics of MCMC methods (a ``warning:`` line on
+    stderr when they fail), the PT ladder, exact log Z, mean energy ± std, β estimated back from
+    the samples by maximum pseudo-likelihood, seconds. PT options: ``--num-replicas``,
+    ``--beta-min``, ``--betas B1,B2,...``; ``--device`` for the torch methods.
 ``exact-check PROBLEM --beta B [...]``
     For problems of ≤ 22 variables: sample, then compare the empirical distribution with exact
     enumeration (KL and total variation next to their i.i.d. noise floor). Exit 0 when both are
@@ -22,6 +25,7 @@ import argparse
 import logging
 import sys
 import time
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -102,6 +106,32 @@ def _seed(text: str) -> int:
     return value
 
 
+def _replicas(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if not 2 <= value <= 256:
+        raise argparse.ArgumentTypeError(f"must be an integer in [2, 256], got {text!r}")
+    return value
+
+
+def _ladder(text: str) -> list[float]:
+    try:
+        values = [float(t) for t in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated numbers such as 0.2,0.5,1, got {text!r}"
+        ) from None
+    if len(values) < 2 or any(not np.isfinite(v) or v <= 0 for v in values) or any(
+        b <= a for a, b in zip(values, values[1:], strict=False)
+    ):
+        raise argparse.ArgumentTypeError(
+            f"expected at least 2 positive, strictly increasing numbers, got {text!r}"
+        )
+    return values
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``python -m sampling`` argument parser."""
     from sampling.boltzmann import METHODS
@@ -127,8 +157,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="target inverse temperature beta > 0 (multiplies the energy as given)")
         p.add_argument("--num-reads", type=_positive_int, default=1000,
                        help="number of samples (default 1000)")
-        p.add_argument("--method", default="sa",
-                       help=f"sampling method: {methods} (default sa)")
+        p.add_argument("--method", default="auto",
+                       help=f"sampling method: {methods} (default auto: exact enumeration, else "
+                       "exact tree sampling when the treewidth allows, else parallel tempering)")
         p.add_argument("--seed", type=_seed, default=None, help="random seed in [0, 2^31)")
         p.add_argument("--num-sweeps", type=_positive_int, default=None,
                        help="sweeps per read for sa/gibbs (default 1000); sa anneals over the "
@@ -136,6 +167,14 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--schedule", choices=SCHEDULES, default=None,
                        help="sa beta schedule (default geometric ramp then beta); 'quench' is "
                        "one hot sweep and one at beta")
+        p.add_argument("--num-replicas", type=_replicas, default=None,
+                       help="pt: rungs of the beta ladder, 2..256 (default from the problem size)")
+        p.add_argument("--beta-min", type=_positive_float, default=None,
+                       help="pt: hottest rung, below --beta (default 0.1 x beta)")
+        p.add_argument("--betas", type=_ladder, default=None, metavar="B1,B2,...",
+                       help="pt: explicit ladder, increasing and ending at --beta (not adapted)")
+        p.add_argument("--device", default=None,
+                       help="torch device for gibbs/pt/auto (default cpu), e.g. cuda")
 
     p_sample = sub.add_parser(
         "sample",
@@ -196,6 +235,9 @@ def _sample(args: argparse.Namespace, bqm):
         options["num_sweeps"] = args.num_sweeps
     if args.schedule is not None:
         options["schedule"] = args.schedule
+    for name in ("num_replicas", "beta_min", "betas", "device"):
+        if getattr(args, name) is not None:
+            options[name] = getattr(args, name)
     if args.method in METHODS:  # an unknown method is reported by the sampler
         accepted = method_options(args.method)
         for name in options:
@@ -204,8 +246,40 @@ def _sample(args: argparse.Namespace, bqm):
                     f"--{name.replace('_', '-')} does not apply to method {args.method!r}"
                 )
     log.info("sampling %d reads with method %s at beta=%g", args.num_reads, args.method, args.beta)
-    return BoltzmannSampler().sample(bqm, beta=args.beta, num_reads=args.num_reads,
-                                     method=args.method, seed=args.seed, **options)
+    from sampling.convergence import ConvergenceWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        ss = BoltzmannSampler().sample(bqm, beta=args.beta, num_reads=args.num_reads,
+                                       method=args.method, seed=args.seed, **options)
+    for w in caught:
+        if issubclass(w.category, ConvergenceWarning):
+            print(f"warning: {w.message}", file=sys.stderr)
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return ss
+
+
+def _method_lines(info: dict) -> list[str]:
+    """Summary lines about the method that ran: choice, convergence, ladder, exact log Z."""
+    lines = []
+    if "reason" in info:
+        lines.append(f"auto chose {info['method']}: {info['reason']}")
+    conv = info.get("convergence")
+    if conv is not None and conv.get("rhat") is not None:
+        verdict = "converged" if conv["converged"] else "NOT CONVERGED"
+        lines.append(f"convergence: split R-hat of the energy {conv['rhat']:.4f} "
+                     f"(<= {conv['rhat_max']}), ESS {conv['ess']:.0f} over {conv['num_chains']} "
+                     f"chains x {conv['trace_points']} points: {verdict}")
+    if "swap_acceptance" in info:
+        acc = np.asarray(info["swap_acceptance"])
+        lines.append(f"pt: {info['num_replicas']} replicas, betas {info['betas'][0]:.4g}.."
+                     f"{info['betas'][-1]:.4g}, swap acceptance {acc.min():.2f}-{acc.max():.2f}, "
+                     f"{info['round_trips']} round trips")
+    if "log_partition_function" in info:
+        lines.append(f"exact: log Z = {info['log_partition_function']:.10g}"
+                     + (f", treewidth {info['treewidth']}" if "treewidth" in info else ""))
+    return lines
 
 
 def _read_problem(path: str, vartype: str | None = None):
@@ -233,8 +307,10 @@ def _cmd_sample(args: argparse.Namespace) -> int:
         beta_text = f"n/a ({exc})"
     print(f"problem: {args.problem} ({bqm.num_variables} variables, {bqm.num_interactions} "
           f"interactions, {bqm.vartype.name})")
-    print(f"method: {args.method}, beta {args.beta:g}, {len(energies)} samples"
+    print(f"method: {ss.info['method']}, beta {args.beta:g}, {len(energies)} samples"
           + (f", {ss.info['num_sweeps']} sweeps" if "num_sweeps" in ss.info else ""))
+    for line in _method_lines(ss.info):
+        print(line)
     print(f"energy: mean {energies.mean():.6g} ± {energies.std():.3g} (std)")
     print(f"beta estimated from the samples (max. pseudo-likelihood): {beta_text}")
     if args.out is not None:

@@ -13,12 +13,14 @@ import dimod
 import dimod.testing
 import numpy as np
 import pytest
+import torch
 from dwave.preprocessing import SpinReversalTransformComposite
 
 from sampling.boltzmann import (
     METHODS,
     BoltzmannSampler,
     SamplerArgumentError,
+    call_seed,
     register_method,
     sa_schedule,
 )
@@ -26,6 +28,15 @@ from sampling.diagnostics import compare_to_exact, sample_array, within_noise_fl
 from sampling.enumeration import exact_distribution, exact_sample
 
 N_SAMPLES = 20_000
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """The torch engine ("gibbs", "pt") on a loaded 2-core machine: 2 threads ran 15x slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 NUM_SWEEPS = 100  # 20 000 reads x 100 sweeps x 12 spins: ~1 s per run
 
 
@@ -126,7 +137,7 @@ def test_power_wrong_beta_fails_the_same_check(name, error):
     """The check of test_distribution_within_noise_floor rejects SA samples at a β 15 % off."""
     bqm, beta, p = case(name)
     ss = BoltzmannSampler().sample(
-        bqm, beta=beta * error, num_reads=N_SAMPLES, num_sweeps=NUM_SWEEPS, seed=7
+        bqm, beta=beta * error, num_reads=N_SAMPLES, method="sa", num_sweeps=NUM_SWEEPS, seed=7
     )
     report = report_for(ss, bqm, p)
     assert not within_noise_floor(report), report
@@ -137,7 +148,7 @@ def test_power_too_short_chain_fails_the_same_check(schedule):
     """One sweep at β (or the two-sweep quench) from random states is far from equilibrium here."""
     bqm, beta, p = case("beta1-spin-int")
     ss = BoltzmannSampler().sample(
-        bqm, beta=beta, num_reads=N_SAMPLES, num_sweeps=1, schedule=schedule, seed=7
+        bqm, beta=beta, num_reads=N_SAMPLES, method="sa", num_sweeps=1, schedule=schedule, seed=7
     )
     report = report_for(ss, bqm, p)
     assert not within_noise_floor(report), report
@@ -191,6 +202,29 @@ def test_spin_reversal_composite_keeps_the_boltzmann_distribution():
     assert within_noise_floor(report), report
 
 
+def test_spin_reversal_composite_children_get_fresh_seed_streams(monkeypatch):
+    """SpinReversalTransformComposite passes one seed to every child call; each transform must
+    still draw its own random numbers (before call_seed, all three calls got seed 8)."""
+    monkeypatch.setattr("sampling.boltzmann.METHODS", dict(METHODS))
+    seeds = []
+
+    def recording(bqm, beta, num_reads, seed):
+        seeds.append(seed)
+        return exact_sample(bqm, beta, num_reads, seed)
+
+    register_method("recording", recording)
+    sampler = SpinReversalTransformComposite(BoltzmannSampler(), seed=5)
+    bqm = random_bqm(3, n=6)
+    sampler.sample(bqm, beta=1.0, num_reads=4, method="recording", seed=8,
+                   num_spin_reversal_transforms=3)
+    assert len(seeds) == 3 and len(set(seeds)) == 3, seeds
+    again = []
+    seeds, again = again, seeds
+    SpinReversalTransformComposite(BoltzmannSampler(), seed=5).sample(
+        bqm, beta=1.0, num_reads=4, method="recording", seed=8, num_spin_reversal_transforms=3)
+    assert seeds == again  # reproducible: same transforms, same seed, same streams
+
+
 # --------------------------------------------------------------------------- options
 
 
@@ -204,8 +238,20 @@ def test_gibbs_initial_states_continue_persistent_chains():
     )
     assert len(ss) == 4  # num_reads defaults to the number of initial states
     assert (ss.record.sample == 1).all()  # frozen at β = 20: the chains stayed where they were
+    # dimod.Initialized conventions: missing states are random by default, "tile" repeats them,
+    # "none" refuses, extra ones are dropped
+    more = BoltzmannSampler().sample(ferro, beta=20.0, method="gibbs", initial_states=start,
+                                     num_reads=40, num_sweeps=1, seed=0)
+    assert (more.record.sample[:4] == 1).all() and not (more.record.sample[4:] == 1).all()
+    tiled = BoltzmannSampler().sample(ferro, beta=20.0, method="gibbs", initial_states=start,
+                                      initial_states_generator="tile", num_reads=6, num_sweeps=1)
+    assert (tiled.record.sample == 1).all()
+    fewer = BoltzmannSampler().sample(ferro, beta=20.0, method="gibbs", initial_states=start,
+                                      num_reads=2, num_sweeps=1)
+    assert len(fewer) == 2
     with pytest.raises(SamplerArgumentError, match="4 initial states for num_reads=5"):
-        BoltzmannSampler().sample(ferro, method="gibbs", initial_states=start, num_reads=5)
+        BoltzmannSampler().sample(ferro, method="gibbs", initial_states=start, num_reads=5,
+                                  initial_states_generator="none")
 
 
 def test_sa_schedule_ends_with_sweeps_at_beta():
@@ -216,7 +262,7 @@ def test_sa_schedule_ends_with_sweeps_at_beta():
     np.testing.assert_allclose(sa_schedule(1.0, 3, schedule=[0.5, 1.0]), [0.5, 1.0])
     assert np.all(sa_schedule(1.0, 7, schedule="fixed") == 1.0)
     ss = BoltzmannSampler().sample(random_bqm(0, n=4), beta=2.0, num_reads=2, num_sweeps=40,
-                                   schedule="linear", seed=0)
+                                   method="sa", schedule="linear", seed=0)
     assert ss.info["num_sweeps"] == 40 and ss.info["schedule"] == "linear"
 
 
@@ -230,10 +276,12 @@ def test_sa_schedule_ends_with_sweeps_at_beta():
         ({"num_reads": 2.5}, "num_reads must be a positive integer"),
         ({"method": "magic"}, "unknown method 'magic'; expected one of"),
         ({"seed": -3}, "seed must be None or an integer"),
-        ({"num_sweeps": 0}, "num_sweeps must be a positive integer"),
-        ({"schedule": "cold"}, "unknown beta schedule 'cold'"),
-        ({"schedule": [0.1, 0.5]}, "must end at the target beta"),
-        ({"num_sweeps": 10, "num_sweeps_at_beta": 11}, "num_sweeps_at_beta must be in"),
+        ({"method": "sa", "num_sweeps": 0}, "num_sweeps must be a positive integer"),
+        ({"method": "gibbs", "num_sweeps": 0}, "num_sweeps must be a positive integer"),
+        ({"method": "sa", "schedule": "cold"}, "unknown beta schedule 'cold'"),
+        ({"method": "sa", "schedule": [0.1, 0.5]}, "must end at the target beta"),
+        ({"method": "sa", "num_sweeps": 10, "num_sweeps_at_beta": 11},
+         "num_sweeps_at_beta must be in"),
     ],
 )
 def test_bad_arguments_raise_clear_errors(kwargs, match):
@@ -270,7 +318,9 @@ def test_register_method_extends_parameters(monkeypatch):
         warnings.simplefilter("error")
         ss = sampler.sample(random_bqm(0, n=3), beta=1.5, num_reads=4, method="fake-qpu",
                             seed=2, chain_strength=2.0)
-    assert calls == [(1.5, 4, 2, 2.0)] and ss.info["method"] == "fake-qpu"
+    # the method gets the call's seed, drawn from (seed, problem): see call_seed
+    assert calls == [(1.5, 4, call_seed(2, random_bqm(0, n=3)), 2.0)]
+    assert ss.info["method"] == "fake-qpu" and ss.info["seed"] == 2
     with pytest.raises(ValueError, match="already registered"):
         register_method("fake-qpu", fake_qpu)
 

@@ -17,7 +17,9 @@ import sampling
 from sampling import BoltzmannSampler, ResilientSampler, make_sampler, estimate_beta
 from sampling.cli import build_parser
 bqm = dimod.BinaryQuadraticModel({"a": 0.5}, {("a", "b"): -1.0}, 0.0, "SPIN")
-for method in ("sa", "gibbs", "exact"):
+# the default (auto: exact here), sa, exact and tree need no torch; gibbs and pt run on the
+# torch engine (sampling/torch_engine.py) and import it when they are called
+for method in ("auto", "sa", "exact", "tree"):
     ss = BoltzmannSampler().sample(bqm, beta=1.0, num_reads=20, method=method, seed=0)
     assert len(ss) == 20
 build_parser()

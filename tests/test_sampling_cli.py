@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 import dimod
 import numpy as np
 import pytest
+import torch
 
 from sampling.bqm_io import (
     ProblemFileError,
@@ -29,6 +30,15 @@ from sampling.cli import main
 from sampling.diagnostics import sample_array
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """The torch engine ("gibbs", "pt") on a loaded 2-core machine: 2 threads ran 15x slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def random_bqm(n=8, seed=0, vartype="BINARY", labels=None):
@@ -241,8 +251,9 @@ def test_failed_write_leaves_no_file(tmp_path, monkeypatch):
 @pytest.fixture(scope="module")
 def work(tmp_path_factory):
     """A directory with problem files: p.json / p.coo (the same 8-variable model, SPIN / BINARY),
-    words.coo (string labels), big.coo (23 variables), bad.coo and bad.json; spin.coo is the
-    SPIN model written by dimod's own COO writer (a '# vartype=SPIN' header)."""
+    words.coo (string labels), big.coo (23 variables), cube.coo (6x6x6 lattice, treewidth > 25),
+    bad.coo and bad.json; spin.coo is the SPIN model written by dimod's own COO writer (a
+    '# vartype=SPIN' header)."""
     work = tmp_path_factory.mktemp("cli")
     spin = random_bqm(8, seed=1, vartype="SPIN")
     write_bqm(spin, work / "p.json")
@@ -250,6 +261,10 @@ def work(tmp_path_factory):
     write_bqm(random_bqm(6, seed=2, labels=list("abcdef")), work / "words.coo")
     write_bqm(dimod.BinaryQuadraticModel({i: 0.1 for i in range(23)}, {}, 0, "BINARY"),
               work / "big.coo")
+    cube = [(f"{a}_{b}_{c}", f"{a + da}_{b + db}_{c + dc}") for a in range(6) for b in range(6)
+            for c in range(6) for da, db, dc in ((1, 0, 0), (0, 1, 0), (0, 0, 1))
+            if max(a + da, b + db, c + dc) < 6]
+    write_bqm(dimod.BinaryQuadraticModel.from_ising({}, {e: 1.0 for e in cube}), work / "cube.coo")
     (work / "bad.coo").write_text("# problem\n0 1 1.0\n1 2 oops\n")
     (work / "bad.json").write_text("{ not json")
     write_with_dimod(spin, work / "spin.coo", "coo-header")
@@ -362,7 +377,7 @@ def test_exact_check_passes_and_fails(capsys, work):
     assert rc == 0 and "KL(empirical || exact)" in stdout and "PASS" in stdout
     rc, stdout, _ = run_main(capsys, "exact-check", work / "p.coo", "--beta", "3",
                              "--num-reads", "4000", "--seed", "2", "--num-sweeps", "1",
-                             "--schedule", "fixed")
+                             "--schedule", "fixed", "--method", "sa")
     assert rc == 1 and "FAIL" in stdout
 
 
@@ -397,6 +412,16 @@ def test_exact_check_passes_and_fails(capsys, work):
         (["sample", "spin.coo", "--beta", "1", "--vartype", "BINARY", "--out", "e.npz"],
          "spin.coo: the file declares vartype SPIN (line 1) but BINARY was requested"),
         (["sample", "p.coo", "--beta", "1", "--vartype", "ISING"], "argument --vartype: invalid"),
+        (["sample", "p.coo", "--beta", "1", "--method", "pt", "--num-replicas", "1",
+          "--out", "e.npz"], "argument --num-replicas: must be an integer in [2, 256], got '1'"),
+        (["sample", "p.coo", "--beta", "1", "--method", "pt", "--betas", "0.5,0.2,1",
+          "--out", "e.npz"], "argument --betas: expected at least 2 positive, strictly increasing"),
+        (["sample", "p.coo", "--beta", "1", "--method", "pt", "--betas", "0.2,0.5",
+          "--out", "e.npz"], "betas must end at the target beta=1, got last rung 0.5"),
+        (["sample", "p.coo", "--beta", "1", "--method", "pt", "--beta-min", "2",
+          "--out", "e.npz"], "beta_min must be in (0, beta=1), got 2.0"),
+        (["sample", "cube.coo", "--beta", "1", "--method", "tree", "--out", "e.npz"],
+         "method 'tree' needs a treewidth of at most 25; this problem's elimination order"),
     ],
 )
 def test_user_errors_are_one_line_exit_2_and_leave_no_file(capsys, work, monkeypatch, args,
@@ -408,6 +433,22 @@ def test_user_errors_are_one_line_exit_2_and_leave_no_file(capsys, work, monkeyp
     assert stdout == "" and stderr.count("\n") == 1 and stderr.startswith("error: "), stderr
     assert message in stderr
     assert sorted(p.name for p in work.iterdir()) == before  # no output, no temporary file
+
+
+def test_sample_prints_method_choice_convergence_and_ladder(capsys, work):
+    rc, stdout, _ = run_main(capsys, "sample", work / "p.coo", "--beta", "1", "--num-reads", "50",
+                             "--seed", "0")
+    assert rc == 0 and "auto chose exact: 8 variables <= 22" in stdout and "method: exact" in stdout
+    rc, stdout, stderr = run_main(capsys, "sample", work / "p.coo", "--beta", "1", "--num-reads",
+                                  "200", "--seed", "0", "--method", "pt", "--num-sweeps", "200",
+                                  "--num-replicas", "4", "--beta-min", "0.2")
+    assert rc == 0 and "pt: 4 replicas, betas 0.2..1, swap acceptance" in stdout
+    assert "convergence: split R-hat of the energy" in stdout
+    rc, stdout, stderr = run_main(capsys, "sample", work / "p.coo", "--beta", "3", "--num-reads",
+                                  "200", "--seed", "0", "--method", "sa", "--num-sweeps", "8",
+                                  "--schedule", "fixed")
+    assert rc == 0 and "NOT CONVERGED" in stdout
+    assert stderr.startswith("warning: method 'sa' did not converge"), stderr
 
 
 def test_internal_bugs_keep_their_traceback(capsys, work, monkeypatch):
