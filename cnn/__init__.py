@@ -8,11 +8,14 @@ evaluation and reports.
 * :func:`finetune` ``(model, train=(x, y), test=(x, y), **FinetuneConfig fields, device,
   callback, progress, sa_refine, checkpoint, resume)`` → one metrics dict per epoch;
   :func:`evaluate`, :func:`confusion_matrix`; plots in :mod:`cnn.plots`.
+* :mod:`cnn.features`: frozen-feature linear probes of a stack beside raw pixels and random
+  filters (:func:`frozen_feature_report`, :func:`format_report`).
 * :mod:`cnn.sa_refine`: simulated-annealing refinement of the classifier (Rere et al. 2015).
 
 cnn/ reads ``weight``/``hidden_bias`` of the RBM layers and never imports sampling/.
 """
 
+from .features import format_report, frozen_feature_report, linear_probe, random_filter_stack, stack_features
 from .finetune import SCHEDULES, FinetuneConfig, confusion_matrix, evaluate, finetune, random_shift
 from .model import (
     ACTIVATIONS,
@@ -41,8 +44,13 @@ __all__ = [
     "confusion_matrix",
     "evaluate",
     "finetune",
+    "format_report",
+    "frozen_feature_report",
+    "linear_probe",
     "load_cnn",
+    "random_filter_stack",
     "random_shift",
     "refine_classifier",
     "save_cnn",
+    "stack_features",
 ]
