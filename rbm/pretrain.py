@@ -53,6 +53,7 @@ __all__ = [
     "layer_loss",
     "make_optimizer",
     "init_layer",
+    "center_filters",
     "scheduled_lr",
 ]
 
@@ -76,10 +77,12 @@ class PretrainConfig:
     after every update (:func:`rbm.activity.sparsity_bias_step`). Both need ``sparsity_target``.
 
     ``lr_final``: when set, the learning rate falls linearly per minibatch from ``lr`` to
-    ``lr_final`` over the ``epochs`` (:func:`scheduled_lr`). ``init_weight_std`` and
-    ``hidden_bias_init``: when set, :func:`pretrain_layer` re-initialises the weights as
-    N(0, std²) and fills the hidden biases before the first epoch (:func:`init_layer`; not on a
-    resumed run).
+    ``lr_final`` over the ``epochs`` (:func:`scheduled_lr`). ``init_filter_norm`` and
+    ``hidden_bias_init``: when set, :func:`pretrain_layer` re-draws every filter (conv: over
+    channels and taps; dense: every hidden unit's weights) as Gaussian noise of that L2 norm, and
+    fills the hidden biases, before the first epoch (:func:`init_layer`; not on a resumed run). A
+    norm rather than a std keeps the pre-activation scale alike across layers of any fan-in. ``zero_mean_filters``: after every update subtract from each filter its mean
+    over channels and taps (:func:`center_filters`), so no filter can become a uniform blob.
     """
 
     epochs: int = 1
@@ -92,8 +95,9 @@ class PretrainConfig:
     sparsity_cost: float = 0.0
     sparsity_rate: float = 0.0  # Lee et al.'s hidden-bias step toward sparsity_target
     lr_final: float | None = None  # linear decay per minibatch from lr to this
-    init_weight_std: float | None = None
+    init_filter_norm: float | None = None  # random restart: every filter with this L2 norm
     hidden_bias_init: float | None = None
+    zero_mean_filters: bool = False  # project each filter to zero mean after every update
     exact_ll_max_units: int = 20  # compute exact log-likelihood per epoch when the smaller side fits
     seed: int = 0
 
@@ -116,9 +120,9 @@ class PretrainConfig:
             raise ValueError("sparsity_rate needs a sparsity_target in (0, 1)")
         if self.lr_final is not None and not (0 <= self.lr_final and math.isfinite(self.lr_final)):
             raise ValueError(f"final learning rate must be >= 0, got {self.lr_final}")
-        if self.init_weight_std is not None and not (
-                self.init_weight_std > 0 and math.isfinite(self.init_weight_std)):
-            raise ValueError(f"init_weight_std must be positive, got {self.init_weight_std}")
+        if self.init_filter_norm is not None and not (
+                self.init_filter_norm > 0 and math.isfinite(self.init_filter_norm)):
+            raise ValueError(f"init_filter_norm must be positive, got {self.init_filter_norm}")
         if self.hidden_bias_init is not None and not math.isfinite(self.hidden_bias_init):
             raise ValueError(f"hidden_bias_init must be finite, got {self.hidden_bias_init}")
 
@@ -144,14 +148,30 @@ def scheduled_lr(config: PretrainConfig, step: int, total_steps: int) -> float:
 
 @torch.no_grad()
 def init_layer(model: nn.Module, config: PretrainConfig, layer: int = 0) -> None:
-    """Apply ``config.init_weight_std`` (weights N(0, std²), seeded by ``config.seed`` and
-    ``layer``) and ``config.hidden_bias_init`` to ``model``; fields left at None change nothing."""
-    if config.init_weight_std is not None:
+    """Apply ``config.init_filter_norm`` (Gaussian filters of that norm, seeded by
+    ``config.seed`` and ``layer``), ``config.hidden_bias_init`` and ``zero_mean_filters`` to
+    ``model``; fields left at None / False change nothing."""
+    if config.init_filter_norm is not None:
         gen = torch.Generator().manual_seed(config.seed + 7001 * layer + 17)
         w = torch.randn(model.weight.shape, generator=gen, dtype=torch.float64)
-        model.weight.copy_(config.init_weight_std * w)
+        dims = (0,) if w.ndim == 2 else tuple(range(1, w.ndim))
+        w = w * (config.init_filter_norm / w.pow(2).sum(dim=dims, keepdim=True).sqrt())
+        model.weight.copy_(w)
     if config.hidden_bias_init is not None:
         model.hidden_bias.fill_(config.hidden_bias_init)
+    if config.zero_mean_filters:
+        center_filters(model)
+
+
+@torch.no_grad()
+def center_filters(model: nn.Module) -> None:
+    """Subtract from every filter (conv: over channels and taps; dense: every hidden unit's
+    column) its mean, in place: the projection of :attr:`PretrainConfig.zero_mean_filters`."""
+    w = model.weight
+    if w.ndim == 2:  # dense (n_visible, n_hidden): one column per hidden unit
+        w.sub_(w.mean(0, keepdim=True))
+    else:
+        w.sub_(w.mean(dim=tuple(range(1, w.ndim)), keepdim=True))
 
 
 def layer_loss(model: nn.Module, v_data: Tensor, v_neg: Tensor, config: PretrainConfig) -> Tensor:
@@ -295,6 +315,8 @@ def pretrain_layer(
                     f"layer {layer}, epoch {epoch + 1}: the weights became NaN/Inf; "
                     f"try a lower --lr-pretrain (now {config.lr})"
                 )
+            if config.zero_mean_filters:
+                center_filters(model)
             if config.sparsity_rate:
                 _sparsity_step(model, v_data, config, dist, weight)
             sums["loss"] = sums.get("loss", 0.0) + loss.item() * weight

@@ -134,10 +134,18 @@ def test_lr_schedule_is_linear_and_ends_at_lr_final(digits):
 
 
 def test_init_layer_sets_weights_and_hidden_bias():
-    model = ConvRBM(1, 32, 5)
-    init_layer(model, PretrainConfig(init_weight_std=0.1, hidden_bias_init=-2.0, seed=3))
-    assert float(model.weight.detach().std()) == pytest.approx(0.1, rel=0.05)  # 800 values: ±2.5 %
+    model = ConvRBM(3, 32, 5)
+    init_layer(model, PretrainConfig(init_filter_norm=4.0, hidden_bias_init=-2.0, seed=3))
+    norms = model.weight.detach().flatten(1).norm(dim=1)
+    assert torch.allclose(norms, torch.full((32,), 4.0), atol=1e-5)
+    assert float(model.weight.detach().std()) == pytest.approx(4.0 / math.sqrt(75), rel=0.05)
     assert bool((model.hidden_bias == -2.0).all())
+    dense = BernoulliRBM(10, 6)
+    init_layer(dense, PretrainConfig(init_filter_norm=2.0, zero_mean_filters=True))
+    assert dense.weight.detach().mean(0).abs().max() < 1e-6  # centred after the draw
+    other = ConvRBM(3, 32, 5)
+    init_layer(other, PretrainConfig(init_filter_norm=4.0, seed=4))
+    assert not torch.equal(other.weight, model.weight)
     before = model.weight.clone()
     init_layer(model, PretrainConfig())  # None fields change nothing
     assert torch.equal(before, model.weight)
@@ -148,7 +156,7 @@ def test_init_layer_sets_weights_and_hidden_bias():
     ("sparsity_cost", -0.5, "sparsity_cost"),
     ("weight_decay", -1e-4, "weight_decay"),
     ("lr_final", -0.1, "final learning rate"),
-    ("init_weight_std", 0.0, "init_weight_std"),
+    ("init_filter_norm", 0.0, "init_filter_norm"),
     ("hidden_bias_init", float("nan"), "hidden_bias_init"),
 ])
 def test_pretrain_config_rejects_bad_values(field, value, match):
@@ -159,3 +167,24 @@ def test_pretrain_config_rejects_bad_values(field, value, match):
         PretrainConfig(**kwargs)
     with pytest.raises(ValueError, match="sparsity_target"):
         PretrainConfig(sparsity_rate=1.0)
+
+
+def test_zero_mean_filters_stay_zero_mean(digits):
+    from rbm.pretrain import center_filters
+
+    torch.manual_seed(0)
+    model = ConvRBM(1, 4, 3, pool_size=2)
+    model.init_visible_bias(digits)
+    config = PretrainConfig(epochs=1, lr=0.1, zero_mean_filters=True, init_filter_norm=1.5)
+    pretrain_layer(model, digits[:128], DataGibbs(), config)
+    means = model.weight.detach().mean(dim=(1, 2, 3))
+    assert means.abs().max() < 1e-6 and model.weight.detach().std() > 0.3
+    free = ConvRBM(1, 4, 3, pool_size=2)  # without the projection CD moves the means
+    free.init_visible_bias(digits)
+    pretrain_layer(free, digits[:128], DataGibbs(), PretrainConfig(epochs=1, lr=0.1))
+    assert free.weight.detach().mean(dim=(1, 2, 3)).abs().max() > 1e-3
+    dense = BernoulliRBM(5, 3)
+    with torch.no_grad():
+        dense.weight.add_(torch.arange(3.0))
+    center_filters(dense)
+    assert dense.weight.detach().mean(0).abs().max() < 1e-6
