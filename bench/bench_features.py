@@ -318,12 +318,13 @@ def cmd_final(args: argparse.Namespace) -> None:
                 ll, err = ais_log_likelihood(stack.layers[0], x_te[:500], num_chains=50,
                                              num_betas=500, runs=2, data=x_tr,
                                              generator=torch.Generator().manual_seed(0))
-                results.setdefault("ais_layer0_test_ll", {})[name] = {"mean": ll, "std": err}
+                results.setdefault("ais_layer0_test_ll", {})[args.label + name] = {"mean": ll,
+                                                                                   "std": err}
                 print(f"{name} seed 0: layer-0 AIS test log-likelihood {ll:.2f} ± {err:.2f} nats",
                       flush=True)
             print(f"{name} seed {seed}: " + json.dumps({k: _mean_pct(v) for k, v in errs.items()})
                   + f" seconds {[round(s, 1) for s in seconds]}", flush=True)
-        results["samplers"][name] = {"errors": per, "health": health, "pretrain_seconds": secs}
+        results["samplers"][args.label + name] = {"errors": per, "health": health, "pretrain_seconds": secs}
         for key, e in per.items():
             report_errors[f"{name}: {key}"] = e
         write_json(Path(args.out) / f"{args.tag}.json", results)
@@ -354,6 +355,14 @@ def cmd_merge(args: argparse.Namespace) -> None:
             health[name], seconds[name] = got["health"], got["pretrain_seconds"]
         ais.update(r.get("ais_layer0_test_ll", {}))
     table = format_report({"errors": errors, "label_counts": counts})
+    paired: dict[str, dict[int, list[float]]] = {}  # same seed = same label subsets
+    for key, errs in errors.items():
+        sampler, _, depth = key.partition(": ")
+        base = errors.get(f"random {depth}")
+        if depth and base is not None:
+            paired[f"{sampler}: {depth} − random {depth}"] = {
+                n: [a - b for a, b in zip(errs[n], base[n])] for n in counts}
+    diff_table = format_report({"errors": paired, "label_counts": counts}) if paired else ""
     lines = ["| sampler | layer-0 detection / pooled activity | layer-0 mean abs cos | "
              "layer-1 mean abs cos | pretraining s (layer 0, 1) | layer-0 AIS test LL (nats) |",
              "| --- | --- | --- | --- | --- | --- |"]
@@ -371,7 +380,9 @@ def cmd_merge(args: argparse.Namespace) -> None:
     text = (f"# Frozen features on the mnist5k test set\n\nError %, mean ± 95 % CI over seeds "
             f"(each seed: pretraining, label subsets, random filters).\n\nRecipe: "
             f"`{json.dumps(recipe)}`\n\nCommands:\n\n" + "\n".join(f"    {c}" for c in commands)
-            + f"\n\n{table}\n\nLayer health and cost (mean over seeds):\n\n" + "\n".join(lines) + "\n")
+            + f"\n\n{table}\n\nPaired differences (points; negative: better than random filters "
+            f"of the same shape, same seed and label subsets):\n\n{diff_table}\n\n"
+            "Layer health and cost (mean over seeds):\n\n" + "\n".join(lines) + "\n")
     out = Path(args.out) / f"{args.tag}.md"
     out.write_text(text)
     print(text)
@@ -401,6 +412,7 @@ def main(argv: list[str] | None = None) -> None:
                    help="final: a recipe override for one sampler, e.g. sa:num_chains=16")
     p.add_argument("--baselines", action=argparse.BooleanOptionalAction, default=True,
                    help="final: also measure raw pixels and random filters")
+    p.add_argument("--label", default="", help="final: prefix of the sampler names in the table")
     p.add_argument("--tag", default=None, help="output file stem (default features_<mode>)")
     p.add_argument("--renormed", action="store_true",
                    help="sweep: also probe the learned layer-0 directions at the random scale")
