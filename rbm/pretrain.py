@@ -54,6 +54,7 @@ __all__ = [
     "make_optimizer",
     "init_layer",
     "center_filters",
+    "clip_filter_norms",
     "scheduled_lr",
 ]
 
@@ -83,6 +84,8 @@ class PretrainConfig:
     fills the hidden biases, before the first epoch (:func:`init_layer`; not on a resumed run). A
     norm rather than a std keeps the pre-activation scale alike across layers of any fan-in. ``zero_mean_filters``: after every update subtract from each filter its mean
     over channels and taps (:func:`center_filters`), so no filter can become a uniform blob.
+    ``max_filter_norm``: then scale down every filter whose L2 norm exceeds it
+    (:func:`clip_filter_norms`, the max-norm constraint).
     """
 
     epochs: int = 1
@@ -98,6 +101,7 @@ class PretrainConfig:
     init_filter_norm: float | None = None  # random restart: every filter with this L2 norm
     hidden_bias_init: float | None = None
     zero_mean_filters: bool = False  # project each filter to zero mean after every update
+    max_filter_norm: float | None = None  # max-norm constraint on every filter after each update
     exact_ll_max_units: int = 20  # compute exact log-likelihood per epoch when the smaller side fits
     seed: int = 0
 
@@ -123,6 +127,9 @@ class PretrainConfig:
         if self.init_filter_norm is not None and not (
                 self.init_filter_norm > 0 and math.isfinite(self.init_filter_norm)):
             raise ValueError(f"init_filter_norm must be positive, got {self.init_filter_norm}")
+        if self.max_filter_norm is not None and not (
+                self.max_filter_norm > 0 and math.isfinite(self.max_filter_norm)):
+            raise ValueError(f"max_filter_norm must be positive, got {self.max_filter_norm}")
         if self.hidden_bias_init is not None and not math.isfinite(self.hidden_bias_init):
             raise ValueError(f"hidden_bias_init must be finite, got {self.hidden_bias_init}")
 
@@ -172,6 +179,16 @@ def center_filters(model: nn.Module) -> None:
         w.sub_(w.mean(0, keepdim=True))
     else:
         w.sub_(w.mean(dim=tuple(range(1, w.ndim)), keepdim=True))
+
+
+@torch.no_grad()
+def clip_filter_norms(model: nn.Module, max_norm: float) -> None:
+    """Scale every filter (conv: over channels and taps; dense: every hidden unit's column) whose
+    L2 norm exceeds ``max_norm`` down to it, in place."""
+    w = model.weight
+    dims = (0,) if w.ndim == 2 else tuple(range(1, w.ndim))
+    norms = w.pow(2).sum(dim=dims, keepdim=True).sqrt()
+    w.mul_((max_norm / norms.clamp_min(1e-12)).clamp(max=1.0))
 
 
 def layer_loss(model: nn.Module, v_data: Tensor, v_neg: Tensor, config: PretrainConfig) -> Tensor:
@@ -317,6 +334,8 @@ def pretrain_layer(
                 )
             if config.zero_mean_filters:
                 center_filters(model)
+            if config.max_filter_norm is not None:
+                clip_filter_norms(model, config.max_filter_norm)
             if config.sparsity_rate:
                 _sparsity_step(model, v_data, config, dist, weight)
             sums["loss"] = sums.get("loss", 0.0) + loss.item() * weight

@@ -188,3 +188,21 @@ def test_zero_mean_filters_stay_zero_mean(digits):
         dense.weight.add_(torch.arange(3.0))
     center_filters(dense)
     assert dense.weight.detach().mean(0).abs().max() < 1e-6
+
+
+def test_max_filter_norm_clips_only_long_filters(digits):
+    from rbm.pretrain import clip_filter_norms
+
+    model = ConvRBM(1, 3, 2)
+    with torch.no_grad():
+        model.weight.copy_(torch.tensor([1.0, 2.0, 4.0]).view(3, 1, 1, 1).expand(3, 1, 2, 2))
+    clip_filter_norms(model, 3.0)  # norms 2, 4, 8 → 2, 3, 3
+    norms = model.weight.detach().flatten(1).norm(dim=1)
+    assert torch.allclose(norms, torch.tensor([2.0, 3.0, 3.0]))
+    trained = ConvRBM(1, 4, 3, pool_size=2)
+    trained.init_visible_bias(digits)
+    config = PretrainConfig(epochs=1, lr=0.5, init_filter_norm=2.0, max_filter_norm=2.0)
+    pretrain_layer(trained, digits[:128], DataGibbs(), config)
+    assert trained.weight.detach().flatten(1).norm(dim=1).max() <= 2.0 + 1e-5
+    with pytest.raises(ValueError, match="max_filter_norm"):
+        PretrainConfig(max_filter_norm=0.0)
