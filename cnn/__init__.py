@@ -10,6 +10,8 @@ evaluation and reports.
   :func:`evaluate`, :func:`confusion_matrix`; plots in :mod:`cnn.plots`.
 * :func:`default_augment_pixels` ``(image_shape)``: the default shift augmentation (±2 px for
   images at least 20 px wide, none below); :func:`augment_pixels` ``(requested, image_shape)``.
+* :mod:`cnn.features`: frozen-feature linear probes of a stack beside raw pixels and random
+  filters (:func:`frozen_feature_report`, :func:`format_report`).
 * :mod:`cnn.sa_refine`: simulated-annealing refinement of the classifier (Rere et al. 2015).
 
 cnn/ reads ``weight``/``hidden_bias`` of the RBM layers and never imports sampling/.
@@ -17,6 +19,13 @@ cnn/ reads ``weight``/``hidden_bias`` of the RBM layers and never imports sampli
 
 from .augment import augment_pixels, default_augment_pixels
 from .errors import CNNError
+from .features import (
+    format_report,
+    frozen_feature_report,
+    linear_probe,
+    random_filter_stack,
+    stack_features,
+)
 from .finetune import SCHEDULES, FinetuneConfig, confusion_matrix, evaluate, finetune, random_shift
 from .model import (
     ACTIVATIONS,
@@ -48,8 +57,13 @@ __all__ = [
     "default_augment_pixels",
     "evaluate",
     "finetune",
+    "format_report",
+    "frozen_feature_report",
+    "linear_probe",
     "load_cnn",
+    "random_filter_stack",
     "random_shift",
     "refine_classifier",
     "save_cnn",
+    "stack_features",
 ]

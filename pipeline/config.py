@@ -93,8 +93,20 @@ class TrainConfig:
     lr_pretrain: float = option(0.5, "per-position learning rate (default: %(default)s)", group="pretraining", type=float)
     momentum_pretrain: float = option(0.9, group="pretraining", type=float)
     weight_decay_pretrain: float = option(1e-4, group="pretraining", type=float)
-    sparsity_target: float | None = option(None, "target mean hidden activation, e.g. 0.05", group="pretraining", type=float)
-    sparsity_cost: float = option(0.0, group="pretraining", type=float)
+    sparsity_target: float | None = option(None, "target mean activation of the detection units, in (0, 1), e.g. 0.02 "
+                                           "(used by --sparsity-rate and --sparsity-cost)", group="pretraining", type=float)
+    sparsity_cost: float = option(0.0, "weight of the sparsity penalty in the loss, >= 0 (default: %(default)s)", group="pretraining", type=float)
+    sparsity_rate: float = option(0.0, "Lee et al.'s sparsity step: after every update each hidden bias moves by this rate x "
+                                  "(target - mean activation), >= 0; needs --sparsity-target (default: %(default)s)",
+                                  group="pretraining", type=float)
+    init_filter_norm: float = option(0.0, "before pretraining, redraw every filter as Gaussian noise of this L2 norm; "
+                                     "0: keep the model's N(0, 0.01^2) filters (default: %(default)s)", group="pretraining", type=float)
+    hidden_bias_init: float = option(0.0, "hidden bias of every filter before pretraining (default: %(default)s)", group="pretraining", type=float)
+    lr_pretrain_final: float | None = option(None, "decay the pretraining learning rate linearly to this value over the epochs (default: no decay)",
+                                             group="pretraining", type=float)
+    zero_mean_filters: bool = option(False, "project every filter to zero mean after each update", group="pretraining", action=_BOOL)
+    max_filter_norm: float | None = option(None, "max-norm constraint on every filter after each update (default: none)",
+                                           group="pretraining", type=float)
     # fine-tuning
     finetune_epochs: int = option(20, "SGD epochs of the whole CNN (default: %(default)s)", group="fine-tuning", type=int)
     lr_finetune: float = option(0.05, "(default: %(default)s)", group="fine-tuning", type=float)
@@ -191,8 +203,16 @@ class TrainConfig:
             raise UserError(f"--init must be one of {', '.join(INITS)}, got {self.init!r}")
         if self.sparsity_target is not None and not (math.isfinite(self.sparsity_target) and 0 < self.sparsity_target < 1):
             raise UserError(f"--sparsity-target must be in (0, 1), got {self.sparsity_target}")
-        if not (math.isfinite(self.sparsity_cost) and self.sparsity_cost >= 0):
-            raise UserError(f"--sparsity-cost must be >= 0, got {self.sparsity_cost}")
+        for flag, value in (("--sparsity-cost", self.sparsity_cost), ("--sparsity-rate", self.sparsity_rate),
+                            ("--init-filter-norm", self.init_filter_norm), ("--lr-pretrain-final", self.lr_pretrain_final)):
+            if value is not None and not (math.isfinite(value) and value >= 0):
+                raise UserError(f"{flag} must be a finite number >= 0, got {value}")
+        if self.max_filter_norm is not None and not (math.isfinite(self.max_filter_norm) and self.max_filter_norm > 0):
+            raise UserError(f"--max-filter-norm must be > 0, got {self.max_filter_norm}")
+        if not math.isfinite(self.hidden_bias_init):
+            raise UserError(f"--hidden-bias-init must be a finite number, got {self.hidden_bias_init}")
+        if self.pretrains and (self.sparsity_rate or self.sparsity_cost) and self.sparsity_target is None:
+            raise UserError("--sparsity-rate and --sparsity-cost need a --sparsity-target in (0, 1)")
         if self.cnn_init != "pretrained" and (self.init_from or self.pretrain_only):
             flag = "--init-from" if self.init_from else "--pretrain-only"
             raise UserError(f"{flag} needs pretrained layers; it cannot be combined with --init {self.cnn_init}")

@@ -4,12 +4,14 @@ evaluation, save/load, and the pretraining loop (:func:`pretrain_layer`, :class:
 See docs/interfaces.md ("Models") for the contract.
 """
 
+from .activity import filter_diversity, hidden_activity, sparsity_bias_step
 from .base import RBM, set_validate_values
 from .conv import ConvRBM
 from .dense import BernoulliRBM, visible_bias_from_data
 from .errors import RBMError
 from .evaluate import (
     AISResult,
+    ais_log_likelihood,
     ais_log_partition,
     exact_log_likelihood,
     exact_log_partition,
@@ -35,11 +37,14 @@ __all__ = [
     "RBM",
     "RBMError",
     "RBMStack",
+    "ais_log_likelihood",
     "ais_log_partition",
     "build_stack",
     "default_pool_penalty",
     "exact_log_likelihood",
     "exact_log_partition",
+    "filter_diversity",
+    "hidden_activity",
     "load_model",
     "load_stack",
     "parse_layers",
@@ -50,5 +55,6 @@ __all__ = [
     "save_model",
     "save_stack",
     "set_validate_values",
+    "sparsity_bias_step",
     "visible_bias_from_data",
 ]

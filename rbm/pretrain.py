@@ -64,10 +64,21 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from rbm.activity import filter_diversity, hidden_activity, per_unit_activity, sparsity_bias_step
 from rbm.evaluate import exact_log_likelihood, reconstruction_error
 from rbm.errors import RBMError
 
-__all__ = ["PretrainConfig", "DivergenceError", "pretrain_layer", "layer_loss", "make_optimizer"]
+__all__ = [
+    "PretrainConfig",
+    "DivergenceError",
+    "pretrain_layer",
+    "layer_loss",
+    "make_optimizer",
+    "init_layer",
+    "center_filters",
+    "clip_filter_norms",
+    "scheduled_lr",
+]
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +93,21 @@ class PretrainConfig:
 
     ``lr`` is per hidden position (the loss is averaged over positions), so the same value suits
     dense and convolutional layers of any image size.
+
+    Sparsity, two mechanisms (both act on the detection units' mean on-probability q_k per
+    filter): ``sparsity_cost`` adds the squared penalty of :meth:`rbm.RBM.sparsity_penalty` to the
+    loss; ``sparsity_rate`` applies Lee et al.'s hidden-bias step ``b_k += rate (target − q_k)``
+    after every update (:func:`rbm.activity.sparsity_bias_step`). Both need ``sparsity_target``.
+
+    ``lr_final``: when set, the learning rate falls linearly per minibatch from ``lr`` to
+    ``lr_final`` over the ``epochs`` (:func:`scheduled_lr`). ``init_filter_norm`` and
+    ``hidden_bias_init``: when set, :func:`pretrain_layer` re-draws every filter (conv: over
+    channels and taps; dense: every hidden unit's weights) as Gaussian noise of that L2 norm, and
+    fills the hidden biases, before the first epoch (:func:`init_layer`; not on a resumed run). A
+    norm rather than a std keeps the pre-activation scale alike across layers of any fan-in. ``zero_mean_filters``: after every update subtract from each filter its mean
+    over channels and taps (:func:`center_filters`), so no filter can become a uniform blob.
+    ``max_filter_norm``: then scale down every filter whose L2 norm exceeds it
+    (:func:`clip_filter_norms`, the max-norm constraint).
     """
 
     epochs: int = 1
@@ -92,6 +118,12 @@ class PretrainConfig:
     weight_decay: float = 1e-4  # L2 cost on weights only (not biases)
     sparsity_target: float | None = None  # target mean hidden activation, e.g. 0.05
     sparsity_cost: float = 0.0
+    sparsity_rate: float = 0.0  # Lee et al.'s hidden-bias step toward sparsity_target
+    lr_final: float | None = None  # linear decay per minibatch from lr to this
+    init_filter_norm: float | None = None  # random restart: every filter with this L2 norm
+    hidden_bias_init: float | None = None
+    zero_mean_filters: bool = False  # project each filter to zero mean after every update
+    max_filter_norm: float | None = None  # max-norm constraint on every filter after each update
     exact_ll_max_units: int = 20  # compute exact log-likelihood per epoch when the smaller side fits
     seed: int = 0
 
@@ -106,6 +138,22 @@ class PretrainConfig:
             raise ValueError(f"unknown optimizer {self.optimizer!r}; expected 'sgd' or 'adam'")
         if self.sparsity_target is not None and not 0 < self.sparsity_target < 1:
             raise ValueError(f"sparsity target must be in (0, 1), got {self.sparsity_target}")
+        for name in ("sparsity_cost", "sparsity_rate", "weight_decay"):
+            value = getattr(self, name)
+            if not (value >= 0 and math.isfinite(value)):
+                raise ValueError(f"{name} must be a finite number >= 0, got {value}")
+        if self.sparsity_rate and self.sparsity_target is None:
+            raise ValueError("sparsity_rate needs a sparsity_target in (0, 1)")
+        if self.lr_final is not None and not (0 <= self.lr_final and math.isfinite(self.lr_final)):
+            raise ValueError(f"final learning rate must be >= 0, got {self.lr_final}")
+        if self.init_filter_norm is not None and not (
+                self.init_filter_norm > 0 and math.isfinite(self.init_filter_norm)):
+            raise ValueError(f"init_filter_norm must be positive, got {self.init_filter_norm}")
+        if self.max_filter_norm is not None and not (
+                self.max_filter_norm > 0 and math.isfinite(self.max_filter_norm)):
+            raise ValueError(f"max_filter_norm must be positive, got {self.max_filter_norm}")
+        if self.hidden_bias_init is not None and not math.isfinite(self.hidden_bias_init):
+            raise ValueError(f"hidden_bias_init must be finite, got {self.hidden_bias_init}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -116,6 +164,53 @@ def make_optimizer(model: nn.Module, config: PretrainConfig) -> torch.optim.Opti
     if config.optimizer == "adam":
         return torch.optim.Adam(model.parameters(), lr=config.lr)
     return torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum)
+
+
+def scheduled_lr(config: PretrainConfig, step: int, total_steps: int) -> float:
+    """The learning rate of minibatch ``step`` (0-based) of ``total_steps`` in the whole run:
+    ``lr`` without ``lr_final``, else linear from ``lr`` (first step) to ``lr_final`` (last)."""
+    if config.lr_final is None or total_steps <= 1:
+        return config.lr
+    frac = min(max(step / (total_steps - 1), 0.0), 1.0)
+    return config.lr + frac * (config.lr_final - config.lr)
+
+
+@torch.no_grad()
+def init_layer(model: nn.Module, config: PretrainConfig, layer: int = 0) -> None:
+    """Apply ``config.init_filter_norm`` (Gaussian filters of that norm, seeded by
+    ``config.seed`` and ``layer``), ``config.hidden_bias_init`` and ``zero_mean_filters`` to
+    ``model``; fields left at None / False change nothing."""
+    if config.init_filter_norm is not None:
+        gen = torch.Generator().manual_seed(config.seed + 7001 * layer + 17)
+        w = torch.randn(model.weight.shape, generator=gen, dtype=torch.float64)
+        dims = (0,) if w.ndim == 2 else tuple(range(1, w.ndim))
+        w = w * (config.init_filter_norm / w.pow(2).sum(dim=dims, keepdim=True).sqrt())
+        model.weight.copy_(w)
+    if config.hidden_bias_init is not None:
+        model.hidden_bias.fill_(config.hidden_bias_init)
+    if config.zero_mean_filters:
+        center_filters(model)
+
+
+@torch.no_grad()
+def center_filters(model: nn.Module) -> None:
+    """Subtract from every filter (conv: over channels and taps; dense: every hidden unit's
+    column) its mean, in place: the projection of :attr:`PretrainConfig.zero_mean_filters`."""
+    w = model.weight
+    if w.ndim == 2:  # dense (n_visible, n_hidden): one column per hidden unit
+        w.sub_(w.mean(0, keepdim=True))
+    else:
+        w.sub_(w.mean(dim=tuple(range(1, w.ndim)), keepdim=True))
+
+
+@torch.no_grad()
+def clip_filter_norms(model: nn.Module, max_norm: float) -> None:
+    """Scale every filter (conv: over channels and taps; dense: every hidden unit's column) whose
+    L2 norm exceeds ``max_norm`` down to it, in place."""
+    w = model.weight
+    dims = (0,) if w.ndim == 2 else tuple(range(1, w.ndim))
+    norms = w.pow(2).sum(dim=dims, keepdim=True).sqrt()
+    w.mul_((max_norm / norms.clamp_min(1e-12)).clamp(max=1.0))
 
 
 def layer_loss(model: nn.Module, v_data: Tensor, v_neg: Tensor, config: PretrainConfig) -> Tensor:
@@ -193,8 +288,10 @@ def pretrain_layer(
     Each metrics dict holds ``stage``, ``layer``, ``epoch``, ``loss``, ``reconstruction_error``,
     ``free_energy_gap`` (mean F(held-out) − mean F(train) per position; grows when overfitting),
     ``sampler_seconds``, ``seconds``, any numeric ``last_info`` entries of the sampler averaged over
-    the epoch (e.g. ``beta_eff``), and ``exact_log_likelihood`` (train/test) when the smaller side of
-    the layer has at most ``config.exact_ll_max_units`` units.
+    the epoch (e.g. ``beta_eff``), ``hidden_activity`` / ``pooled_activity`` (mean on-probability
+    of the detection / pooling units on the first 1,000 training items), ``filter_mean_abs_cos``
+    (:func:`rbm.activity.filter_diversity`), and ``exact_log_likelihood`` (train/test) when the
+    smaller side of the layer has at most ``config.exact_ll_max_units`` units.
 
     Raises:
         DivergenceError: the loss or the weights became NaN/Inf; the model keeps its last finite
@@ -210,8 +307,14 @@ def pretrain_layer(
     data_shape = tuple(data.shape[1:])
     exact_ok = _smaller_side(model, data_shape) <= config.exact_ll_max_units
     history = []
+    if start_epoch == 0:
+        init_layer(model, config, layer)
     if dist is not None:
         dist.broadcast_parameters(model)
+    n_batches = -(-data.shape[0] // config.batch_size)
+    total_steps = n_batches * config.epochs
+    for group in optimizer.param_groups:  # the scheduled lr scales each group's own base lr
+        group.setdefault("initial_lr", group["lr"])
     for epoch in range(start_epoch, config.epochs):
         started = time.perf_counter()
         order = torch.randperm(data.shape[0], generator=generator)
@@ -219,7 +322,11 @@ def pretrain_layer(
         iterator = progress(batches, desc=f"pretrain layer {layer} epoch {epoch + 1}", leave=False) if progress else batches
         sums: dict[str, float] = {}
         counts: dict[str, int] = {}
-        for index in iterator:
+        for step, index in enumerate(iterator, start=epoch * n_batches):
+            if config.lr_final is not None:
+                factor = scheduled_lr(config, step, total_steps) / config.lr
+                for group in optimizer.param_groups:
+                    group["lr"] = group["initial_lr"] * factor
             weight = 1.0
             if dist is not None:  # this rank's rows of the global minibatch, and their share
                 rows, weight = dist.rows(len(index))
@@ -253,6 +360,12 @@ def pretrain_layer(
                     f"layer {layer}, epoch {epoch + 1}: the weights became NaN/Inf; "
                     f"try a lower --lr-pretrain (now {config.lr})"
                 )
+            if config.zero_mean_filters:
+                center_filters(model)
+            if config.max_filter_norm is not None:
+                clip_filter_norms(model, config.max_filter_norm)
+            if config.sparsity_rate:
+                _sparsity_step(model, v_data, config, dist, weight)
             sums["loss"] = sums.get("loss", 0.0) + loss.item() * weight
             counts["loss"] = counts.get("loss", 0) + 1
             for key, value in getattr(sampler, "last_info", {}).items():
@@ -277,6 +390,19 @@ def pretrain_layer(
     return history
 
 
+def _sparsity_step(model: nn.Module, v_data: Tensor, config: PretrainConfig, dist: Any,
+                   weight: float) -> None:
+    """Lee et al.'s hidden-bias step on this batch; with data parallelism the activity q is the
+    global batch's (each rank's weighted by its share), so every rank moves its biases alike."""
+    if dist is None:
+        sparsity_bias_step(model, v_data, config.sparsity_target, config.sparsity_rate)
+        return
+    q = per_unit_activity(model, v_data).double() * weight
+    q = torch.tensor(dist.sum(q.tolist()), dtype=model.hidden_bias.dtype, device=q.device)
+    with torch.no_grad():
+        model.hidden_bias.add_(config.sparsity_rate * (config.sparsity_target - q))
+
+
 def _merge_ranks(gathered: list[tuple[dict[str, float], dict[str, int]]]) -> tuple[dict, dict]:
     """Every rank's epoch ``(sums, counts)`` as one: losses are weighted by each rank's share of
     every batch, so their sum over ranks is the global-batch loss (counted once per batch);
@@ -297,6 +423,10 @@ def _merge_ranks(gathered: list[tuple[dict[str, float], dict[str, int]]]) -> tup
 def _epoch_diagnostics(model, data, held_out, exact_ok, device, max_items: int = 1000) -> dict[str, float]:
     train = data[:max_items].to(device)
     out = {"reconstruction_error": float(reconstruction_error(model, train))}
+    activity = hidden_activity(model, train)
+    out["hidden_activity"] = activity["detection"]
+    out["pooled_activity"] = activity["pooled"]
+    out["filter_mean_abs_cos"] = filter_diversity(model.weight)
     positions = model.num_positions(tuple(data.shape[1:]))
     if held_out is not None and len(held_out):
         test = held_out[:max_items].to(device)
