@@ -139,6 +139,9 @@ class TrainConfig:
     resume: str | None = option(None, "continue a stopped run from its last completed epoch (same config, same result)", group="run", metavar="RUN_DIR")
     progress: bool | None = option(None, "progress bars (default: on when stderr is a terminal)", group="run", action=_BOOL)
     plots: bool = option(True, "write PNG plots", group="run", action=_BOOL)
+    feature_report: bool = option(False, "after pretraining (or --init-from), probe the frozen features with a linear "
+                                  "classifier at several label counts beside raw pixels and random filters "
+                                  "(features.md, features.json in the run directory)", group="run", action=_BOOL)
 
     @property
     def cnn_init(self) -> str:

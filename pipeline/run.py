@@ -9,6 +9,7 @@ data-parallel run only rank 0 writes; every rank computes.
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import time
@@ -23,7 +24,7 @@ from pipeline import plots
 from pipeline.config import TrainConfig
 from pipeline.output import write_config
 from pipeline.preparation import Setup, resolve_device
-from pipeline.stages import build_cnn, finetune, layer_samplers, pretrain
+from pipeline.stages import build_cnn, feature_report, finetune, layer_samplers, pretrain
 from rundir import MetricsLog, RunState, atomic_write, write_json_atomic
 
 __all__ = ["run"]
@@ -88,6 +89,8 @@ def run(config: TrainConfig, setup: Setup, out: Path) -> dict[str, Any]:
         if state is None or resume is not None:
             history = _pretrain_stage(context, history, resume)
         summary["pretrain"] = [h for h in history if h["epoch"] == config.pretrain_epochs]
+    if config.feature_report and config.cnn_init == "pretrained" and main_rank:
+        summary["features"] = _feature_report_stage(context)
     if config.pretrain_only:
         timings["total"] = sum(v for k, v in timings.items() if k != "total")
         summary["seconds"] = timings
@@ -102,6 +105,27 @@ def run(config: TrainConfig, setup: Setup, out: Path) -> dict[str, Any]:
     if main_rank:
         write_json_atomic(out / "summary.json", summary)
     return summary
+
+
+def _feature_report_stage(context: _Run) -> dict[str, dict[str, float]]:
+    """Write ``features.md`` and ``features.json`` (once: a resumed run keeps them) and return
+    the mean error per feature set and label count."""
+    from cnn.features import format_report
+
+    md, js = context.out / "features.md", context.out / "features.json"
+    if js.exists():  # a resumed run: JSON made the label counts strings
+        report = json.loads(js.read_text())
+        report["errors"] = {k: {int(n): v for n, v in errs.items()} for k, errs in report["errors"].items()}
+    else:
+        t0 = time.perf_counter()
+        report = feature_report(context.config, context.setup.stack, context.setup.data)
+        report["seconds"] = time.perf_counter() - t0
+        write_json_atomic(js, report)
+        atomic_write(md, lambda tmp: Path(tmp).write_text(
+            "# Frozen features of this run's stack (test-set error, %)\n\n" + format_report(report) + "\n"))
+        context.setup.stack.to(context.device)
+    log.info("frozen-feature linear probe (test error %%, mean ± 95 %% CI over seeds):\n%s", format_report(report))
+    return {name: {str(n): float(sum(v) / len(v)) for n, v in errs.items()} for name, errs in report["errors"].items()}
 
 
 def _pretrain_stage(context: _Run, history: list[dict[str, Any]], resume: dict[str, Any] | None) -> list[dict[str, Any]]:

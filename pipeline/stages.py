@@ -132,3 +132,17 @@ def finetune(config: TrainConfig, model: Any, data: Any, *, device: torch.device
         callback=callback, progress=progress, checkpoint=checkpoint, resume=resume, dist=dist,
         sa_refine=sa_refine,
     )
+
+
+def feature_report(config: TrainConfig, stack: Any, data: Any, seeds: Any = range(5)) -> dict[str, Any]:
+    """``--feature-report``: linear-probe errors of the stack's frozen features (layer 0, layers
+    0..k), raw pixels and random filters of the same shape, on ``data.x_test``
+    (``cnn.frozen_feature_report``). The probe learns only from the labelled training images
+    (``--label-fraction``), at each of ``cnn.features.LABEL_COUNTS`` that they can fill, one
+    stratified subset per seed."""
+    from cnn.features import LABEL_COUNTS, frozen_feature_report
+
+    x_pool, y_pool = data.labeled()
+    counts = [n for n in LABEL_COUNTS if n <= len(y_pool)] or [len(y_pool)]
+    cpu = stack.to("cpu")
+    return frozen_feature_report(cpu, x_pool, y_pool, data.x_test, data.y_test, label_counts=counts, seeds=list(seeds))

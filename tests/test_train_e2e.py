@@ -219,3 +219,23 @@ def test_init_choices_build_the_cnns_they_name():
     # same random filters, only rescaled: the calibration keeps their shapes
     w_t, w_c = (nets[k].layers[0].weight.detach().flatten() for k in ("torch", "calibrated"))
     assert float(torch.nn.functional.cosine_similarity(w_t, w_c, dim=0)) > 0.9999
+
+
+def test_feature_report_probes_the_run_stack_with_its_labels_only(tmp_path):
+    """--feature-report writes features.md/.json for the stack: every depth, raw pixels and random
+    filters, at the label counts the labelled images can fill (--label-fraction 0.1 of digits'
+    1437: 144 labels, so 40 and 100), each far better than chance on the test set."""
+    out = tmp_path / "run"
+    code = train.main(["--dataset", "digits", "--layers", "4x3p2,4x3", "--pretrain-epochs", "1",
+                       "--pretrain-only", "--label-fraction", "0.1", "--feature-report",
+                       "--no-plots", "--no-progress", "--out", str(out)])
+    assert code == 0
+    report = json.loads((out / "features.json").read_text())
+    assert report["label_counts"] == [40, 100]
+    assert set(report["errors"]) == {"layer 0", "layers 0..1", "random layer 0", "random layers 0..1", "raw pixels"}
+    for name, errs in report["errors"].items():
+        assert set(errs) == {"40", "100"} and all(len(v) == 5 for v in errs.values())
+        assert sum(errs["100"]) / 5 < 1 - digits_chance(), name
+    assert "| layers 0..1 |" in (out / "features.md").read_text()
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["features"]["layer 0"]["100"] == pytest.approx(sum(report["errors"]["layer 0"]["100"]) / 5)
