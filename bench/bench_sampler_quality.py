@@ -6,7 +6,7 @@ Part A — quality. On RBMs small enough to enumerate (random dense 10×6 RBMs a
 every backend draws N samples at β = 1 and the empirical distributions of the visible and the
 hidden side are compared with the exact marginals: KL(empirical ‖ exact) and total variation, each
 divided by its i.i.d. noise floor for the same N (``sampling.diagnostics.compare_to_exact``).
-A ratio ≈ 1 means "as good as exact samples"; the acceptance bar of DESIGN §4 is ≤ 2 on both
+A ratio ≈ 1 means "as good as exact samples"; the acceptance bar of docs/design.md §4 is ≤ 2 on both
 distances and both sides. Backends, side by side on the same BQM and the same β schedule:
 
 * ``exact`` (enumeration; the reference) and ``exact`` at 1.15 β (what a 15 % β error looks like),

@@ -1,6 +1,6 @@
 """Helpers shared by the quality benchmarks (bench_sampler_quality.py, bench_generative.py).
 
-Thread pinning and the machine description (DESIGN §3: report the thread count), markdown tables,
+Thread pinning and the machine description (docs/design.md §3: report the thread count), markdown tables,
 mean ± std formatting, JSON output that survives numpy/torch scalars, and matplotlib on the Agg
 backend (no display needed). Nothing here imports the project's packages, so a benchmark can set
 threads before anything heavy is loaded.

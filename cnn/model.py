@@ -1,7 +1,7 @@
 """The CNN built from layer specs or from a pretrained RBM stack.
 
 Each RBM layer becomes one CNN layer with the *same* linear map, so the CNN's pre-activations are
-the RBM's hidden logits (``DESIGN.md`` §1):
+the RBM's hidden logits (``docs/design.md`` §1):
 
 * ``ConvRBM`` (weight ``(K, C, w, w)``, hidden bias ``(K,)``) → ``nn.Conv2d(C, K, w)`` with no
   padding ("valid"). The RBM's ``hidden_logits(v) = conv2d(v, W) + b`` is a cross-correlation,
@@ -18,7 +18,7 @@ P(some unit of the block is on) = Σ exp(z) / (1 + Σ exp(z)) = σ(logsumexp(z))
 ``activation="sigmoid"`` (and ``pooling="logsumexp"`` where layers pool) computes, layer by layer,
 the stack's ``transform``; with ReLU the filters are the same but the features are not.
 
-Pretrained weights need care when they enter a ReLU network (``DESIGN.md`` §3). Two things go
+Pretrained weights need care when they enter a ReLU network (``docs/design.md`` §3). Two things go
 wrong when they are copied as they are: RBM hidden biases are usually negative (sparsity), which
 silences most ReLUs; and RBM filters are spatially coherent blobs whose responses to images are
 far larger than those of random filters (measured on a 2-epoch CD-1 ``16x5p2,32x5p2`` stack on

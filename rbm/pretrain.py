@@ -17,7 +17,7 @@ the data-phase statistics are exact (hidden probabilities, not samples); the mod
 taken per unit from the canvas: couplings ⟨h v⟩ and hidden biases ⟨h⟩ per hidden position,
 visible biases ⟨v⟩ per pixel, then scaled to the data image's counts. So the weight and
 hidden-bias gradients are −(⟨v hᵀ⟩_data − ⟨v hᵀ⟩_model) with both averages per hidden position
-(DESIGN.md §1, §3: conv RBM gradients must be averaged over positions, not summed), and the
+(docs/design.md §1, §3: conv RBM gradients must be averaged over positions, not summed), and the
 visible-bias gradient is (N(data) / P(data)) · (pixel mean of v_neg − pixel mean of v_data) per
 channel: zero exactly when the two pixel means agree, whatever the canvas size. For a dense RBM, and for a canvas equal to the
 data size, this is bit for bit the gradient of ``(F(v_data).mean() − F(v_neg).mean()) / P(data)``

@@ -5,7 +5,7 @@ The spec (``docs/interfaces.md``) lists a bipartite model as numpy vectors: vari
 E(x) = linear·x + Σₖ values[k] x[rows[k]] x[cols[k]] + offset. :func:`spec_to_bqm` turns it into a
 ``dimod.BinaryQuadraticModel`` labelled 0..n-1 in one vectorised call; :func:`sampleset_to_array`
 reads a ``SampleSet`` back into that column order whatever order the sampler returned its
-variables in (``DESIGN.md`` §3), expanding aggregated rows.
+variables in (``docs/design.md`` §3), expanding aggregated rows.
 
 Examples:
     >>> import dimod

@@ -2,7 +2,7 @@
 
 Every call builds the model's BQM afresh (the weights change every step) with
 :func:`sampling.bqm.spec_to_bqm` and runs ``dwave.samplers.SimulatedAnnealingSampler`` on it
-with MCMC-correct settings only (``DESIGN.md`` §3): ``beta_schedule_type="custom"`` with a
+with MCMC-correct settings only (``docs/design.md`` §3): ``beta_schedule_type="custom"`` with a
 schedule that **ends at the sampler's β** (fixed, linear, geometric, ``quench`` or a custom
 sequence from :func:`sampling.schedules.beta_schedule`), ``proposal_acceptance_criteria="Gibbs"``
 and ``randomize_order=False`` (a systematic scan: each sweep updates every variable exactly once),

@@ -1,6 +1,6 @@
 """Inverse-temperature schedules that end at the target β.
 
-Every schedule here is *Boltzmann-correct* in the sense of ``DESIGN.md`` §3: its last sweep runs at
+Every schedule here is *Boltzmann-correct* in the sense of ``docs/design.md`` §3: its last sweep runs at
 the target β, so a sampler that follows it draws (approximately) from exp(-β E) rather than
 optimising E. dwave-samplers' default ``beta_range`` ends very cold and is deliberately not offered.
 

@@ -1,7 +1,7 @@
 """BoltzmannSampler: dimod conformance, distribution at β against exact enumeration, and power.
 
 Statistical tests draw 20 000 samples of random non-bipartite 12-variable models with β·J of
-standard deviation ≥ 1 (weak models cannot fail, DESIGN §3) and require KL and TV within 2× the
+standard deviation ≥ 1 (weak models cannot fail, docs/design.md §3) and require KL and TV within 2× the
 i.i.d. noise floor computed in the same test. The power tests feed the same check a β that is 15 %
 off, and a 1-sweep chain, and require it to fail.
 """
@@ -156,7 +156,7 @@ def test_power_too_short_chain_fails_the_same_check(schedule):
 
 
 def test_default_optimiser_schedule_of_dwave_samplers_would_fail():
-    """Guard for DESIGN §3: dwave-samplers' default beta_range is an optimiser, not a sampler."""
+    """Guard for docs/design.md §3: dwave-samplers' default beta_range is an optimiser, not a sampler."""
     from dwave.samplers import SimulatedAnnealingSampler
 
     bqm, beta, p = case("beta1-spin-int")

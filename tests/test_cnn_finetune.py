@@ -19,7 +19,7 @@ from cnn.plots import filter_grid, plot_confusion_matrix, plot_filters, plot_lea
 
 @pytest.fixture(autouse=True, scope="module")
 def one_thread():
-    """Small problems: 2 threads on a loaded machine are far slower than 1 (DESIGN §3)."""
+    """Small problems: 2 threads on a loaded machine are far slower than 1 (docs/design.md §3)."""
     previous = torch.get_num_threads()
     torch.set_num_threads(1)
     yield

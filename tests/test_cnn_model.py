@@ -9,7 +9,7 @@ from cnn import CNN, ArchitectureMismatchError, Layer, load_cnn, save_cnn
 
 @pytest.fixture(autouse=True, scope="module")
 def one_thread():
-    """Small problems: 2 threads on a loaded machine are far slower than 1 (DESIGN §3)."""
+    """Small problems: 2 threads on a loaded machine are far slower than 1 (docs/design.md §3)."""
     previous = torch.get_num_threads()
     torch.set_num_threads(1)
     yield

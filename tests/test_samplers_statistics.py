@@ -5,7 +5,7 @@ For each model the exact marginal of both sides (v and h) is enumerated
 within 2× the i.i.d. noise floor in KL and in total variation
 (:func:`sampling.diagnostics.compare_to_exact`, :func:`~sampling.diagnostics.within_noise_floor`).
 
-Weakly coupled random RBMs (weights N(0, 0.1²), N(0, 0.5²)) cannot fail such a check (DESIGN §3), so
+Weakly coupled random RBMs (weights N(0, 0.1²), N(0, 0.5²)) cannot fail such a check (docs/design.md §3), so
 the suite also has a strongly coupled dense RBM (std 2), a conv RBM (std 2) and a pooled conv RBM
 (std 1.5), and β ≠ 1; :func:`test_checks_have_power` shows that the same check rejects each backend
 run at a β 15 % off, and an annealer with a single sweep from noise.
@@ -29,7 +29,7 @@ N = 20_000
 
 @pytest.fixture(autouse=True, scope="module")
 def _one_thread():
-    # DESIGN §3: 2-thread torch collapses on a loaded 2-core machine; 1 thread is steady.
+    # docs/design.md §3: 2-thread torch collapses on a loaded 2-core machine; 1 thread is steady.
     previous = torch.get_num_threads()
     torch.set_num_threads(1)
     yield

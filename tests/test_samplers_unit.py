@@ -25,7 +25,7 @@ ALL_BACKENDS = ("cd", "pcd", "annealed", "sa", "exact")
 
 @pytest.fixture(autouse=True, scope="module")
 def _one_thread():
-    # DESIGN §3: 2-thread torch collapses on a loaded 2-core machine; 1 thread is steady.
+    # docs/design.md §3: 2-thread torch collapses on a loaded 2-core machine; 1 thread is steady.
     previous = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
