@@ -32,9 +32,9 @@ _EXPORTS = {
     "exact_sample": "sampling.enumeration",
     "beta_schedule": "sampling.schedules",
     "sa_parameters": "sampling.schedules",
-    "QPUBackend": "sampling.qpu_backend",
-    "QPUSamplingError": "sampling.qpu_backend",
-    "QPUUnavailableError": "sampling.qpu_backend",
+    "QPUBackend": "sampling.qpu.backend",
+    "QPUSamplingError": "sampling.qpu.errors",
+    "QPUUnavailableError": "sampling.qpu.errors",
     # the sampler registry (no torch until a sampler is made)
     "available_samplers": "sampling.registry",
     "make_sampler": "sampling.registry",
@@ -47,8 +47,8 @@ _EXPORTS = {
     "AnnealedGibbsSampler": "sampling.annealed",
     "SimulatedAnnealingNegativeSampler": "sampling.sa",
     "ExactSampler": "sampling.exact",
-    "QPUSampler": "sampling.qpu",
-    "MockQPUSampler": "sampling.qpu",
+    "QPUSampler": "sampling.qpu.samplers",
+    "MockQPUSampler": "sampling.qpu.samplers",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -24,7 +24,7 @@ Methods (``method=``), each a function registered in :data:`METHODS`:
     :data:`~sampling.enumeration.MAX_EXACT_VARIABLES` variables.
 
 ``"qpu"``, ``"mock-qpu"``
-    The D-Wave pipeline of :mod:`sampling.qpu_backend` (registered at the end of this module).
+    The D-Wave pipeline of :mod:`sampling.qpu.front` (registered at the end of this module).
 
 Further methods are added with :func:`register_method`; their keyword options then become
 parameters of the sampler automatically.
@@ -57,7 +57,7 @@ import numpy as np
 from dimod.exceptions import SamplerUnknownArgWarning
 
 from sampling.enumeration import MAX_EXACT_VARIABLES, exact_sample
-from sampling.qpu_backend import sample_mock_qpu_method, sample_qpu_method
+from sampling.qpu.front import sample_mock_qpu_method, sample_qpu_method
 from sampling.schedules import SCHEDULES, beta_schedule, sa_parameters
 
 __all__ = [
@@ -358,7 +358,7 @@ def _run_sa(bqm, sched, num_reads, seed, initial_states) -> dimod.SampleSet:
 register_method("sa", _sample_sa)
 register_method("gibbs", _sample_gibbs)
 register_method("exact", _sample_exact)
-register_method("qpu", sample_qpu_method)  # sampling/qpu_backend.py: D-Wave QPU at target beta
+register_method("qpu", sample_qpu_method)  # sampling/qpu/front.py: D-Wave QPU at target beta
 register_method("mock-qpu", sample_mock_qpu_method)  # the same pipeline on an offline mock
 
 

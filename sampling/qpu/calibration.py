@@ -7,10 +7,10 @@ depends on the problem. To sample a model at a target ``β`` we program ``E_qpu 
 scale ``s = β / β_hw``. This module
 
 - estimates the inverse temperature of samples with respect to a given Ising energy by maximum
-  pseudo-likelihood (:func:`mpl_beta`, a thin wrapper of
-  :func:`dwave.system.temperatures.maximum_pseudolikelihood_temperature`, which returns the
-  temperature ``T`` of ``exp(-E/T)``; we pass the effective fields ``en1`` ourselves, vectorised,
-  because dwave's ``effective_field`` loops over samples in Python);
+  pseudo-likelihood (:func:`mpl_beta`: the vectorised effective fields ``en1`` of
+  ``dwave.system.temperatures``, solved by the package's one MPL estimator,
+  :func:`sampling.diagnostics.pseudolikelihood_beta`, the estimator of
+  ``maximum_pseudolikelihood_temperature``);
 - keeps a running estimate of ``β_hw`` and turns it into the scale (:class:`TemperatureCalibrator`):
   after a call programmed at scale ``s`` whose samples show ``β_est`` with respect to the model, the
   hardware estimate is ``β_est / s`` and the update is the damped multiplicative rule
@@ -43,7 +43,6 @@ Examples:
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -80,18 +79,12 @@ def mpl_beta(
     Returns ``β`` such that the samples look most like ``exp(-β E)``; ``inf`` when every sample is
     a local minimum (no excitations), ``nan`` when there is nothing to fit (no fields at all).
     """
-    from dwave.system.temperatures import maximum_pseudolikelihood_temperature
+    from sampling.diagnostics import pseudolikelihood_beta
 
     en1 = effective_fields(h, rows, cols, J, spins)
     if en1.size == 0 or not np.any(en1):
         return float("nan")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        T, _ = maximum_pseudolikelihood_temperature(en1=en1)
-    T = float(T)
-    if T == 0:
-        return float("inf")
-    return 1.0 / T
+    return float(pseudolikelihood_beta(en1))
 
 
 @dataclass

@@ -1,9 +1,10 @@
 """D-Wave QPU negative-phase samplers: ``qpu`` and its offline stand-in ``mock-qpu``.
 
 Both are :class:`sampling.base.NegativeSampler` s (``sample(model, v_data) -> (v_neg, h_neg)``)
-over the torch-free :class:`sampling.qpu_backend.QPUBackend`, which does the embedding (once per
+over the torch-free :class:`sampling.qpu.backend.QPUBackend`, which does the embedding (once per
 shape, cached on disk), tiling, chains, scaling by ``β / β_hw``, range checks, spin-reversal
-transforms, retries, unembedding and temperature calibration (see that module). Per call:
+transforms, retries, unembedding and temperature calibration (see that module); their options are the fields of :class:`sampling.qpu.options.QPUOptions`
+(and :class:`~sampling.qpu.options.MockOptions`). Per call:
 
 1. ``spec = model.to_qm(canvas)`` (canvas: the visible shape of the negative-phase problem; for a
    conv RBM a canvas smaller than the images keeps the problem small enough for the chip);
@@ -40,43 +41,19 @@ Examples:
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import torch
 
 from sampling.base import NegativeSampler, model_dtype
-from sampling.qpu_backend import (
-    LogicalIsing,
-    QPUBackend,
-    QPUSamplingError,
-    QPUUnavailableError,
-    estimate_qpu_access_time,
-    qpu_token_configured,
-    sample_bqm,
-)
+from sampling.qpu.backend import QPUBackend
+from sampling.qpu.ising import LogicalIsing
+from sampling.qpu.options import MOCK_DEFAULTS, MockOptions, QPUOptions, option_names, split_options
 
-__all__ = [
-    "LogicalIsing",
-    "MockQPUSampler",
-    "QPUBackend",
-    "QPUSampler",
-    "QPUSamplingError",
-    "QPUUnavailableError",
-    "estimate_qpu_access_time",
-    "qpu_token_configured",
-    "sample_bqm",
-]
+__all__ = ["MockQPUSampler", "QPUSampler"]
 
-_BACKEND_KEYS = {
-    "solver", "token", "config_file", "profile", "client_kwargs", "tiles", "num_reads",
-    "annealing_time", "chain_strength", "chain_strength_prefactor", "spin_reversal_transforms",
-    "beta_hw", "calibrate", "calibration_gamma", "calibration_max_step", "range_policy",
-    "cache_dir", "embedding_seed", "embedding_tries", "embedding_timeout", "max_retries",
-    "retry_delay", "retry_backoff", "retry_max_delay",
-}
+_BACKEND_KEYS = set(option_names(QPUOptions))
 
 
 class QPUSampler(NegativeSampler):
@@ -128,7 +105,7 @@ class QPUSampler(NegativeSampler):
         if resample_hidden not in ("auto", "always", "never"):
             raise ValueError(f"resample_hidden must be auto, always or never, got {resample_hidden!r}")
         self.resample_hidden = resample_hidden
-        self.backend = QPUBackend(sampler=sampler, seed=seed, **backend_options)
+        self.backend = QPUBackend(sampler=sampler, seed=seed, options=QPUOptions(**backend_options))
 
     def _draw(self, model, v_data, canvas, num_chains):
         spec = model.to_qm(tuple(canvas))
@@ -170,38 +147,25 @@ class QPUSampler(NegativeSampler):
 
 class MockQPUSampler(QPUSampler):
     """``qpu`` on an offline ``MockDWaveSampler`` that samples ``exp(-hardware_beta · E_qpu)``
-    (``make_sampler("mock-qpu", ...)``); see :mod:`sampling.qpu_mock`.
+    (``make_sampler("mock-qpu", ...)``); see :mod:`sampling.qpu.mock`.
 
-    Extra args: ``topology`` (``"pegasus"``), ``shape`` (``(6,)``), ``hardware_beta`` (3.0),
-    ``num_sweeps_hold`` / ``num_sweeps_anneal`` (the substitute SA schedule) and
-    ``mock_properties`` (overrides, e.g. ``{"j_range": [-0.5, 0.5]}``). The disk cache is off by
-    default (``cache_dir=None``); the initial ``beta_hw`` guess defaults to 1.0, so calibration
-    has something to find.
+    Extra args: the fields of :class:`~sampling.qpu.options.MockOptions`: ``topology``
+    (``"pegasus"``), ``shape`` (``(6,)``), ``hardware_beta`` (3.0), ``num_sweeps_hold`` /
+    ``num_sweeps_anneal`` (the substitute SA schedule) and ``mock_properties`` (overrides, e.g.
+    ``{"j_range": [-0.5, 0.5]}``). The disk cache is off by default (``cache_dir=None``); the
+    initial ``beta_hw`` guess defaults to 1.0, so calibration has something to find.
     """
 
     name = "mock-qpu"
 
-    def __init__(
-        self,
-        *,
-        topology: str = "pegasus",
-        shape: tuple[int, ...] | None = None,
-        hardware_beta: float = 3.0,
-        num_sweeps_hold: int = 200,
-        num_sweeps_anneal: int = 100,
-        mock_properties: Mapping | None = None,
-        seed: int | None = None,
-        cache_dir: str | os.PathLike | bool | None = None,
-        beta_hw: float = 1.0,
-        **options: Any,
-    ):
-        from sampling.qpu_mock import make_mock_dwave_sampler
+    def __init__(self, *, seed: int | None = None, **options: Any):
+        from sampling.qpu.mock import mock_from_options
 
-        mock = make_mock_dwave_sampler(
-            topology, shape, hardware_beta=hardware_beta, num_sweeps_hold=num_sweeps_hold,
-            num_sweeps_anneal=num_sweeps_anneal,
-            seed=None if seed is None else seed + 1, properties=dict(mock_properties or {}) or None,
-        )
-        super().__init__(sampler=mock, seed=seed, beta_hw=beta_hw,
-                         cache_dir=False if cache_dir is None else cache_dir, **options)
-        self.hardware_beta = float(hardware_beta)
+        mock_keys = set(option_names(MockOptions))
+        (mock,), _ = split_options({k: v for k, v in options.items() if k in mock_keys}, MockOptions)
+        rest = {**MOCK_DEFAULTS, **{k: v for k, v in options.items() if k not in mock_keys}}
+        if rest.get("cache_dir") is None:
+            rest["cache_dir"] = False
+        super().__init__(sampler=mock_from_options(mock, seed=None if seed is None else seed + 1),
+                         seed=seed, **rest)
+        self.hardware_beta = float(mock.hardware_beta)

@@ -2,7 +2,7 @@
 
 ``dwave.system.testing.MockDWaveSampler`` reproduces a QPU's interface and qubit graph (real
 Pegasus/Zephyr topologies) offline, but by default it returns steepest-descent local minima, which
-is no Boltzmann sampler (``DESIGN.md`` §3). :func:`make_mock_dwave_sampler` gives it a substitute
+is no Boltzmann sampler. :func:`make_mock_dwave_sampler` gives it a substitute
 that draws from ``exp(-β_hw · E_programmed)`` with simulated annealing at a **hidden hardware
 inverse temperature** ``β_hw`` (default 3: the mock is three times colder than the programmed
 energies say, like a real QPU whose effective temperature is unknown). Everything the real backend
@@ -36,7 +36,7 @@ import numpy as np
 
 from sampling.schedules import sa_parameters
 
-__all__ = ["BoltzmannSubstitute", "make_mock_dwave_sampler", "DEFAULT_MOCK_TOPOLOGY"]
+__all__ = ["BoltzmannSubstitute", "DEFAULT_MOCK_TOPOLOGY", "make_mock_dwave_sampler", "mock_from_options"]
 
 #: Pegasus P6 (a 6×6 unit-cell fragment of an Advantage graph, 680 qubits): big enough for tiles
 #: of small RBMs, small enough that minorminer takes well under a second on them.
@@ -135,4 +135,13 @@ def make_mock_dwave_sampler(
         substitute_sampler=substitute,
         parameter_warnings=False,
         properties=properties,
+    )
+
+
+def mock_from_options(options: Any, seed: int | None = None):
+    """:func:`make_mock_dwave_sampler` from a :class:`~sampling.qpu.options.MockOptions`."""
+    return make_mock_dwave_sampler(
+        options.topology, options.shape, hardware_beta=options.hardware_beta,
+        num_sweeps_hold=options.num_sweeps_hold, num_sweeps_anneal=options.num_sweeps_anneal,
+        seed=seed, properties=dict(options.mock_properties or {}) or None,
     )
