@@ -240,7 +240,9 @@ def test_programmed_problem_is_scaled_and_uses_raw_unscaled_reads():
     scaled = dimod.BinaryQuadraticModel.from_numpy_vectors(0.2 * ising.h, (ising.rows, ising.cols, 0.2 * ising.J), 0, "SPIN")
     info = sampler.last_info
     assert info["scale"] == pytest.approx(0.2)
-    assert info["chain_strength"] == pytest.approx(uniform_torque_compensation(scaled, prefactor=2.0))
+    utc = uniform_torque_compensation(scaled, prefactor=2.0)
+    assert utc < 0.5  # a weak problem: the thermal floor chain_strength_floor / beta_hw decides
+    assert info["chain_strength"] == pytest.approx(max(utc, 2.0 / 4.0))
     # total field per logical variable and total coupling per logical edge are preserved
     emb = next(iter(sampler.backend._embeddings.values()))
     for u in range(ising.n):
@@ -251,7 +253,8 @@ def test_out_of_range_biases_are_clipped_with_a_warning(caplog):
     model = strong_rbm(6, 3, std=3.0)
     mock = make_mock_dwave_sampler(hardware_beta=HIDDEN, seed=1, **FAST)
     seen = recording(mock)
-    sampler = QPUSampler(sampler=mock, beta=2.0, beta_hw=1.0, calibrate=False, cache_dir=False, seed=0)
+    sampler = QPUSampler(sampler=mock, beta=2.0, beta_hw=1.0, calibrate=False, cache_dir=False,
+                         seed=0, max_clip_fraction=1.0)  # clip whatever it takes
     with caplog.at_level(logging.WARNING, logger="sampling.qpu"):
         sampler.sample(model, torch.zeros(10, 6))
     factor = sampler.last_info["range_factor"]

@@ -59,7 +59,7 @@ from typing import Any
 
 import numpy as np
 
-from sampling.qpu.calibration import TemperatureCalibrator, mpl_beta
+from sampling.qpu.calibration import TemperatureCalibrator, callen_z, mpl_beta
 from sampling.qpu.embedding import (
     EmbeddedProblem,
     EmbeddingCache,
@@ -68,7 +68,7 @@ from sampling.qpu.embedding import (
     search_embedding,
     tile_edges,
 )
-from sampling.qpu.errors import QPUSamplingError, RetryPolicy, with_retries
+from sampling.qpu.errors import QPURangeError, QPUSamplingError, RetryPolicy, with_retries
 from sampling.qpu.ising import LogicalIsing
 from sampling.qpu.leap import connect
 from sampling.qpu.options import QPUOptions
@@ -108,6 +108,7 @@ class QPUBackend:
             gamma=float(opts.calibration_gamma),
             max_step=float(opts.calibration_max_step),
             enabled=bool(opts.calibrate),
+            bound=float(opts.calibration_bound),
         )
         self.range_policy = opts.range_policy
         self.cache = None if opts.cache_dir is False else EmbeddingCache(opts.cache_dir)
@@ -118,7 +119,7 @@ class QPUBackend:
         self._embeddings: dict[str, EmbeddedProblem] = {}
         self.calibrated: set[str] = set()  # structure keys calibrated by sample_bqm
         self.stats = {"searches": 0, "memory_hits": 0, "disk_hits": 0, "qpu_calls": 0,
-                      "retries": 0, "qpu_access_time_us": 0.0}
+                      "retries": 0, "chain_retries": 0, "refused": 0, "qpu_access_time_us": 0.0}
 
     # ------------------------------------------------------------------ the child sampler
     @property
@@ -205,23 +206,65 @@ class QPUBackend:
         if num_samples < 1:
             raise ValueError(f"num_samples must be >= 1, got {num_samples}")
         child = self.sampler
+        props = child.properties
         emb, emb_source = self.embedding_for(ising)
         scale = self.calibrator.scale(beta)
         h_prog, J_prog = scale * ising.h, scale * ising.J
         chain = self._chain_strength(h_prog, ising.rows, ising.cols, J_prog)
-        prog = emb.embed(np.tile(h_prog, self.tiles), np.tile(J_prog, self.tiles), chain)
-        prog, factor, chain = self._fit_range(prog, child.properties, chain)
-        scale_eff = scale / factor if self.range_policy == "rescale" else scale
-
-        bqm = prog.to_bqm()
+        h_all, J_all = np.tile(h_prog, self.tiles), np.tile(J_prog, self.tiles)
         reads_total = -(-num_samples // self.tiles)
-        raw, timing, calls = self._run(bqm, prog.qubits, reads_total)
-        spins_all, broken = emb.unembed(raw, self.rng)
+        timing: dict[str, float] = {}
+        calls = reads = 0
+        limit = self.options.max_chain_break_fraction
+        cap = self._chain_cap(props)
+        shrink = 1.0  # > 1: the problem is programmed weaker so that its chains hold
+        for attempt in range(self.options.chain_retries + 1):
+            prog, factor, chain, policy, clipped = self._fit_range(
+                emb.embed(h_all / shrink, J_all / shrink, chain), props, chain)
+            raw, t, c = self._run(prog.to_bqm(), prog.qubits, reads_total)
+            calls, reads = calls + c, reads + int(raw.shape[0])
+            for k, v in t.items():
+                timing[k] = timing.get(k, 0.0) + v
+            spins_all, broken = emb.unembed(raw, self.rng)
+            breaks = float(broken.mean()) if broken.size else 0.0
+            if breaks <= limit:
+                break
+            if attempt == self.options.chain_retries:
+                self.stats["refused"] += 1
+                raise QPUSamplingError(
+                    f"{100 * breaks:.1f} % of the chains broke (max_chain_break_fraction "
+                    f"{100 * limit:.3g} %) at chain strength {chain:.3g} after {attempt + 1} "
+                    f"draws: these samples are refused. Use fewer tiles or a smaller canvas "
+                    f"(shorter chains: max {emb.max_chain_length}), or a lower beta")
+            if chain < cap:
+                log.info("%.1f %% of the chains broke at chain strength %.3g: drawing again at "
+                         "%.3g", 100 * breaks, chain, min(1.5 * chain, cap))
+                chain = min(1.5 * chain, cap)
+            else:
+                shrink *= 2.0
+                log.warning("%.1f %% of the chains broke at the largest chain strength %.3g: "
+                            "drawing again with the problem 1/%.3g as strong (samples at "
+                            "beta_implied)", 100 * breaks, chain, shrink)
+            self.stats["chain_retries"] += 1
+        if shrink > 1.0:
+            factor = shrink * (factor if policy == "rescale" else 1.0)
+            policy = "rescale" if policy != "clip" else policy
+        scale_eff = scale / factor if policy == "rescale" else scale
         spins = spins_all.reshape(-1, self.tiles, ising.n).reshape(-1, ising.n)[:num_samples]
 
         beta_est = mpl_beta(ising.h, ising.rows, ising.cols, ising.J, spins)
         beta_hw_seen = beta_est / scale_eff if beta_est > 0 else float("nan")
-        self.calibrator.update(beta_est, scale_eff)
+        if policy == "clip":  # clipped samples are hotter than programmed: no calibration
+            log.info("calibration skipped: this draw's biases were clipped")
+        else:
+            self.calibrator.update(beta_est, scale_eff)
+        beta_implied = beta * scale_eff / scale
+        z = callen_z(ising.h, ising.rows, ising.cols, ising.J, spins, beta_est)
+        if self.options.max_consistency_z is not None and z > self.options.max_consistency_z:
+            log.warning("the samples are not Boltzmann at any temperature: a Callen identity is "
+                        "%.1f standard errors off at their beta_eff %.4g (max_consistency_z "
+                        "%.3g); the hardware has biases a scale cannot fix (use "
+                        "spin_reversal_transforms)", z, beta_est, self.options.max_consistency_z)
         access = float(timing.get("qpu_access_time", 0.0))
         self.stats["qpu_access_time_us"] += access
         info = {
@@ -229,14 +272,18 @@ class QPUBackend:
             "beta_hw": beta_hw_seen,
             "beta_hw_calibrated": self.calibrator.beta_hw,
             "scale": scale_eff,
-            "beta_implied": beta * scale_eff / scale,
+            "beta_implied": beta_implied,
             "range_factor": factor,
+            "range_action": policy,
+            "clipped_fraction": clipped,
+            "consistency_z": z,
             "chain_strength": chain,
-            "chain_break_fraction": float(broken.mean()) if broken.size else 0.0,
+            "chain_break_fraction": breaks,
+            "chain_draws": attempt + 1,
             "max_chain_length": emb.max_chain_length,
             "num_qubits": emb.num_qubits,
             "tiles": self.tiles,
-            "num_reads": int(raw.shape[0]),
+            "num_reads": reads,
             "qpu_calls": calls,
             "qpu_access_time": access,
             "qpu_timing": timing,
@@ -246,22 +293,33 @@ class QPUBackend:
         return spins, info
 
     def _chain_strength(self, h, rows, cols, J) -> float:
+        """``max(uniform torque compensation, chain_strength_floor / β_hw)`` (or the fixed one).
+
+        The floor is thermal: a chain coupler of strength c breaks with a Boltzmann factor of
+        about ``exp(-2 β_hw c)`` whatever the problem, so weak problems (whose torque
+        compensation is small) still get chains that hold.
+        """
         if self.chain_strength is not None:
             return float(self.chain_strength)
         import dimod
         from dwave.embedding.chain_strength import uniform_torque_compensation
 
         bqm = dimod.BinaryQuadraticModel.from_numpy_vectors(h, (rows, cols, J), 0.0, dimod.SPIN)
-        return float(uniform_torque_compensation(bqm, prefactor=self.chain_strength_prefactor))
+        utc = float(uniform_torque_compensation(bqm, prefactor=self.chain_strength_prefactor))
+        return max(utc, self.options.chain_strength_floor / self.calibrator.beta_hw)
 
-    def _fit_range(self, prog, props, chain: float) -> tuple[Any, float, float]:
-        """Apply ``range_policy`` to the problem's own biases and cap the chain strength.
+    def _fit_range(self, prog, props, chain: float) -> tuple[Any, float, float, str, float]:
+        """Fit the problem's own biases into ``h_range``/``j_range`` and cap the chain strength.
 
         Returns the programmed problem, the factor by which the problem's fields/couplings
-        exceeded ``h_range``/``j_range`` (1.0 when they fit) and the chain strength used.
-        Chain couplers are not part of the problem: a chain strength beyond the solver's
-        ferromagnetic limit ``-j_range[0]`` is capped there (more breaks, no distortion of the
-        target), which is logged at INFO and visible as ``chain_strength`` in the info.
+        exceeded the ranges (1.0 when they fit), the chain strength used, what was done
+        (``"fit"``, ``"clip"`` or ``"rescale"``) and the fraction of biases beyond the range.
+        With ``range_policy="clip"`` at most ``max_clip_fraction`` of the biases are clipped
+        (with a WARNING); beyond that a calibrating backend rescales this call instead (its
+        samples at ``beta_implied``, the calibration unbiased), and a fixed one raises
+        :class:`QPURangeError`. Chain couplers are not part of the problem: a chain strength
+        beyond the solver's ferromagnetic limit ``-j_range[0]`` is capped there (more breaks,
+        no distortion of the target), which is logged at INFO.
         """
         h_lo, h_hi = (float(x) for x in props.get("h_range", (-np.inf, np.inf)))
         j_lo, j_hi = (float(x) for x in props.get("j_range", (-np.inf, np.inf)))
@@ -275,13 +333,37 @@ class QPUBackend:
 
         factor = max(ratio(prog.h, h_lo, h_hi), ratio(prog.J[logical], j_lo, j_hi))
         h, J = prog.h, prog.J.copy()
+        beyond = ((prog.h < h_lo) | (prog.h > h_hi)).sum() + (
+            (prog.J[logical] < j_lo) | (prog.J[logical] > j_hi)).sum()
+        clipped = float(beyond) / max(len(prog.h) + int(logical.sum()), 1)
+        action = "fit"
         if factor <= 1.0 + 1e-9:
-            factor = 1.0
-        elif self.range_policy == "rescale":
-            log.info("programmed biases exceed the solver range by %.3gx: all rescaled, the samples"
-                     " are at beta_implied = beta / %.3g", factor, factor)
-            h, J, chain = h / factor, J / factor, chain / factor
+            factor, clipped = 1.0, 0.0
+        elif self.range_policy == "rescale" or (
+            clipped > self.options.max_clip_fraction and self.calibrator.enabled
+        ):
+            if self.range_policy == "rescale":
+                log.info("programmed biases exceed the solver range by %.3gx: all rescaled, the "
+                         "samples are at beta_implied = beta / %.3g", factor, factor)
+            else:
+                log.warning(
+                    "programmed biases exceed the solver's h_range/j_range by up to %.3gx; "
+                    "clipping would change %.1f %% of them (max_clip_fraction %.3g %%): this call "
+                    "is rescaled instead, its samples are at beta_implied = beta / %.3g",
+                    factor, 100 * clipped, 100 * self.options.max_clip_fraction, factor)
+            action = "rescale"  # the chains keep their strength: stronger relative to the problem
+            h, J = h / factor, J / factor
+        elif clipped > self.options.max_clip_fraction:
+            self.stats["refused"] += 1
+            raise QPURangeError(
+                f"the programmed biases exceed the solver's h_range=[{h_lo:g}, {h_hi:g}] / "
+                f"j_range=[{j_lo:g}, {j_hi:g}] by up to {factor:.3g}x: clipping would change "
+                f"{100 * clipped:.1f} % of them (max_clip_fraction "
+                f"{100 * self.options.max_clip_fraction:.3g} %), so the samples would not be at "
+                f"the target beta. Lower beta or beta_hw, use range_policy='rescale', or raise "
+                f"max_clip_fraction")
         else:
+            action = "clip"
             h = np.clip(prog.h, h_lo, h_hi)
             J[logical] = np.clip(J[logical], j_lo, j_hi)
             n_h = int(np.sum(h != prog.h))
@@ -295,12 +377,21 @@ class QPUBackend:
                 float(np.abs(prog.J[logical]).max(initial=0)), n_h, len(h), n_j,
                 int(logical.sum()), factor,
             )
-        if chain > -j_lo:
+        cap = self._chain_cap(props)
+        if chain > cap:
             log.info("chain strength %.3g exceeds the solver's ferromagnetic limit %g: capped",
-                     chain, -j_lo)
-            chain = -j_lo
-            J[prog.chain] = j_lo
-        return type(prog)(prog.qubits, h, prog.rows, prog.cols, J, prog.chain), factor, chain
+                     chain, cap)
+            chain = cap
+        J[prog.chain] = -chain
+        return type(prog)(prog.qubits, h, prog.rows, prog.cols, J, prog.chain), factor, chain, action, clipped
+
+    @staticmethod
+    def _chain_cap(props) -> float:
+        """Largest chain strength: the solver's ferromagnetic limit ``-j_range[0]``.
+
+        (Not ``extended_j_range``: on the mock, chains of strength 1.5-2 freeze the dynamics and
+        put the hidden marginal 5x over its noise floor where strength 1 is within it.)"""
+        return -float(props.get("j_range", (-np.inf, np.inf))[0])
 
     def _child_for_call(self):
         if self.spin_reversal_transforms == 0:

@@ -48,7 +48,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["effective_fields", "mpl_beta", "TemperatureCalibrator"]
+__all__ = ["TemperatureCalibrator", "callen_z", "effective_fields", "mpl_beta"]
 
 
 def effective_fields(
@@ -87,6 +87,41 @@ def mpl_beta(
     return float(pseudolikelihood_beta(en1))
 
 
+def callen_z(
+    h: np.ndarray,
+    rows: np.ndarray,
+    cols: np.ndarray,
+    J: np.ndarray,
+    spins: np.ndarray,
+    beta: float,
+) -> float:
+    """Largest |z-score| of the Callen identities of ±1 ``spins`` (R, n) at ``beta``.
+
+    For samples of ``exp(-β E)`` each spin satisfies ``E[s_i + tanh(β f_i)] = 0`` and, for every
+    coupled pair, ``E[s_j (s_i + tanh(β f_i))] = 0`` (``f_i = h_i + Σ_j J_ij s_j``, the field of
+    the other spins: the exact conditional mean of ``s_i`` is ``-tanh(β f_i)``). These are
+    n + 2M checks of the *shape* of the distribution that a single temperature (MPL fits only one
+    scalar equation) cannot pass by luck: per-qubit biases, control errors, broken chains show up
+    here. Each mean is divided by its standard error over the R (independent) samples; under the
+    null the largest of K such |z| is about ``sqrt(2 ln K)`` (≈ 4 for K = 1000). ``nan`` when
+    ``beta`` is not finite and positive.
+    """
+    if not (math.isfinite(beta) and beta > 0):
+        return float("nan")
+    s = np.asarray(spins, dtype=np.float64)
+    n = len(h)
+    Jm = sp.coo_matrix((np.asarray(J, float), (rows, cols)), shape=(n, n)).tocsr()
+    f = np.asarray(((Jm + Jm.T) @ s.T).T) + np.asarray(h, float)[None, :]
+    r = s + np.tanh(beta * f)  # (R, n), mean 0 for Boltzmann samples
+    stats = [r, s[:, cols] * r[:, rows], s[:, rows] * r[:, cols]]
+    stat = np.concatenate(stats, axis=1)
+    mean, sd = stat.mean(0), stat.std(0)
+    ok = sd > 0
+    if not ok.any():
+        return 0.0
+    return float(np.max(np.abs(mean[ok]) / sd[ok] * math.sqrt(len(s))))
+
+
 @dataclass
 class TemperatureCalibrator:
     """Running estimate of the hardware inverse temperature ``β_hw`` at unit programmed scale.
@@ -97,6 +132,8 @@ class TemperatureCalibrator:
             call's estimate fully, smaller averages over more calls.
         max_step: largest factor by which one update may move ``β_hw`` (guards against outliers).
         beta_hw_min, beta_hw_max: absolute bounds of the estimate.
+        bound: the estimate also stays within ``[initial / bound, initial · bound]`` of the
+            initial guess (a calibration cannot run away on samples it misreads).
         enabled: when False, :meth:`update` only records the observation.
     """
 
@@ -106,6 +143,8 @@ class TemperatureCalibrator:
     beta_hw_min: float = 1e-3
     beta_hw_max: float = 1e3
     enabled: bool = True
+    bound: float = 10.0
+    initial: float | None = None
     num_updates: int = 0
     history: list = field(default_factory=list)  # last observations (beta_hw estimates)
 
@@ -116,6 +155,10 @@ class TemperatureCalibrator:
             raise ValueError(f"calibration damping gamma must be in (0, 1], got {self.gamma}")
         if not self.max_step > 1:
             raise ValueError(f"calibration max_step must be > 1, got {self.max_step}")
+        if not self.bound > 1:
+            raise ValueError(f"calibration bound must be > 1, got {self.bound}")
+        if self.initial is None:
+            self.initial = float(self.beta_hw)
 
     def scale(self, beta: float) -> float:
         """Programmed scale ``s = β / β_hw`` for a target ``β``."""
@@ -135,7 +178,9 @@ class TemperatureCalibrator:
         step = max(-lim, min(lim, step))
         gain = max(self.gamma, 1.0 / (self.num_updates + 1))
         new = math.exp(math.log(self.beta_hw) + gain * step)
-        self.beta_hw = float(min(self.beta_hw_max, max(self.beta_hw_min, new)))
+        lo = max(self.beta_hw_min, self.initial / self.bound)
+        hi = min(self.beta_hw_max, self.initial * self.bound)
+        self.beta_hw = float(min(hi, max(lo, new)))
         self.num_updates += 1
         return self.beta_hw
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["HOW_TO_CONFIGURE", "QPUSamplingError", "QPUUnavailableError", "RetryPolicy",
+__all__ = ["HOW_TO_CONFIGURE", "QPURangeError", "QPUSamplingError", "QPUUnavailableError", "RetryPolicy",
            "classify", "with_retries"]
 
 log = logging.getLogger(__name__)
@@ -43,6 +43,12 @@ class QPUSamplingError(RuntimeError):
     """
 
     retried = True
+
+
+class QPURangeError(QPUSamplingError):
+    """The problem at the target β does not fit the solver's ``h_range``/``j_range`` without
+    clipping more than ``max_clip_fraction`` of its biases, and calibration is off (so no other
+    scale will be tried). Retrying the same call cannot help."""
 
 
 

@@ -58,8 +58,23 @@ class QPUOptions:
         beta_hw: initial hardware inverse temperature at unit scale (the calibration's start).
         calibrate: update ``beta_hw`` from every call's MPL estimate; ``False`` keeps it fixed.
         calibration_gamma, calibration_max_step: damping and per-call clip of the update.
+        calibration_bound: the estimate of β_hw stays within ``[beta_hw / bound, beta_hw ·
+            bound]`` of the initial guess, whatever the samples say.
         range_policy: ``"clip"`` (warn and clip biases outside ``h_range``/``j_range``) or
             ``"rescale"`` (shrink everything to fit; the samples are then at ``beta_implied``).
+        max_clip_fraction: with ``"clip"``, the largest fraction of the programmed biases that
+            may be clipped (default 0: none). Beyond it a calibrating backend rescales the call
+            (samples at ``beta_implied``, calibration unbiased) and a fixed one raises
+            :class:`~sampling.qpu.errors.QPURangeError`. Clipped draws never update β_hw.
+        chain_strength_floor: the chain strength is at least ``floor / β_hw`` (a chain coupler
+            breaks with a Boltzmann factor ≈ ``exp(-2 β_hw c)``: 2.0 gives ≈ 2 %), so weak
+            problems keep intact chains; 0 disables the floor.
+        max_chain_break_fraction, chain_retries: a draw with more broken chains (default 2 %)
+            is drawn again with 1.5x the chain strength, or, at the ferromagnetic limit, with the
+            problem half as strong (samples at ``beta_implied``), ``chain_retries`` times, then
+            refused with :class:`~sampling.qpu.errors.QPUSamplingError`.
+        max_consistency_z: warn when a Callen identity of the samples is more than this many
+            standard errors off at their own β_eff (non-Boltzmann samples; None: no check).
         cache_dir: embedding cache directory; default ``$ANNEALER_CNN_EMBEDDING_CACHE`` or
             ``~/.cache/annealer-cnn/embeddings``; ``False`` disables the disk cache.
         embedding_seed, embedding_tries, embedding_timeout: minorminer settings.
@@ -82,7 +97,13 @@ class QPUOptions:
     calibrate: bool = True
     calibration_gamma: float = 0.5
     calibration_max_step: float = 4.0
+    calibration_bound: float = 10.0
     range_policy: str = "clip"
+    max_clip_fraction: float = 0.0
+    chain_strength_floor: float = 2.0
+    max_chain_break_fraction: float = 0.02
+    chain_retries: int = 4
+    max_consistency_z: float | None = 8.0
     cache_dir: str | os.PathLike | bool | None = None
     embedding_seed: int = 0
     embedding_tries: int = 10
@@ -105,6 +126,12 @@ class QPUOptions:
             raise ValueError("spin_reversal_transforms must be >= 0")
         if int(self.max_retries) < 0 or self.retry_delay < 0 or self.retry_backoff < 1:
             raise ValueError("need max_retries >= 0, retry_delay >= 0 and retry_backoff >= 1")
+        if not 0 <= self.max_clip_fraction <= 1 or not 0 <= self.max_chain_break_fraction <= 1:
+            raise ValueError("max_clip_fraction and max_chain_break_fraction must be in [0, 1], "
+                             f"got {self.max_clip_fraction}, {self.max_chain_break_fraction}")
+        if self.chain_strength_floor < 0 or int(self.chain_retries) < 0:
+            raise ValueError("need chain_strength_floor >= 0 and chain_retries >= 0, got "
+                             f"{self.chain_strength_floor}, {self.chain_retries}")
         if not (self.beta_hw > 0 and math.isfinite(self.beta_hw)):
             raise ValueError(f"initial hardware beta must be positive and finite, got {self.beta_hw}")
 
@@ -119,6 +146,9 @@ class MockOptions:
         hardware_beta: the hidden inverse temperature the samples follow at unit programmed scale.
         num_sweeps_hold, num_sweeps_anneal: the substitute's simulated-annealing schedule.
         mock_properties: overrides of the mock's properties (e.g. ``{"j_range": [-0.5, 0.5]}``).
+        ice_h, ice_j, bias_offset, beta_drift: the non-idealities of
+            :class:`sampling.qpu.mock.Noise` (default 0: an ideal mock; ``REALISTIC_NOISE``
+            there holds the magnitudes of a real QPU).
     """
 
     topology: str = "pegasus"
@@ -127,6 +157,10 @@ class MockOptions:
     num_sweeps_hold: int = 200
     num_sweeps_anneal: int = 100
     mock_properties: Mapping | None = field(default=None, hash=False)
+    ice_h: float = 0.0
+    ice_j: float = 0.0
+    bias_offset: float = 0.0
+    beta_drift: float = 0.0
 
 
 @dataclass(frozen=True)
