@@ -239,3 +239,41 @@ def test_without_gauges_the_non_ideal_mock_fails_and_the_consistency_check_says_
     print("no gauges", visible, info["consistency_z"])
     assert not within_noise_floor(visible, 2.0)
     assert info["consistency_z"] > 8.0 > noisy_runs[8][1]["consistency_z"]
+
+
+# --------------------------------------------------------------------------- cost before a run
+
+P6 = {"topology": "pegasus", "shape": (6,), "max_reads": 10_000}
+
+
+def test_the_run_estimate_counts_calls_and_access_time():
+    from sampling.qpu.cost import estimate_qpu_access_time, estimate_qpu_run, format_qpu_estimate
+
+    spec = dense(1.0, 6, 3).to_qm()
+    est = estimate_qpu_run([spec], num_chains=100, batches_per_epoch=10, epochs=3, tiles=4,
+                           calibration_calls=2, calibration_samples=500, solver=P6)
+    (layer,) = est["layers"]
+    assert layer["num_variables"] == 9 and layer["tiles"] == 4 and layer["num_qubits"] >= 36
+    assert layer["reads_per_call"] == 25 and layer["qpu_calls_per_epoch"] == 10
+    per_call = estimate_qpu_access_time(layer["num_qubits"], 25)
+    calibration = 2 * estimate_qpu_access_time(layer["num_qubits"], 125)
+    assert layer["access_time_per_call_us"]["total"] == pytest.approx(per_call)
+    assert est["qpu_access_time_total_s"] == pytest.approx((30 * per_call + calibration) * 1e-6)
+    gauged = estimate_qpu_run([spec], num_chains=100, batches_per_epoch=10, epochs=3, tiles=4,
+                              spin_reversal_transforms=5, solver=P6)
+    assert gauged["qpu_calls_per_epoch"] == 50  # one call per gauge: 5 x the programming time
+    assert gauged["qpu_access_time_per_epoch_s"] > 4 * est["qpu_access_time_per_epoch_s"]
+    table = format_qpu_estimate(est)
+    assert "QPU s/epoch" in table and "10 QPU calls per epoch" in table
+
+
+def test_a_layer_that_does_not_embed_names_the_tiles_that_do():
+    from sampling.qpu.cost import estimate_qpu_run
+    from sampling.qpu.embedding import EmbeddingError
+
+    spec = dense(1.0, 16, 8).to_qm()
+    small = {"topology": "pegasus", "shape": (3,), "max_reads": 10_000}
+    with pytest.raises(EmbeddingError, match=r"layer 0: 8 tiles do not embed on pegasus \[3\]; "
+                                             r"the largest tile count that embeds is \d"):
+        estimate_qpu_run([spec], num_chains=64, batches_per_epoch=1, epochs=1, tiles=8,
+                         solver=small)

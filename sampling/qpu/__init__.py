@@ -9,8 +9,9 @@
 ``calibration``               MPL inverse temperature, the hardware-β calibrator
 ``backend``                   :class:`QPUBackend`: logical problem at β → QPU → logical samples
 ``front``                     any dimod BQM through a backend; ``BoltzmannSampler`` methods
-``cost``                      embedding summary and QPU access time, before a run
-``mock``                      the offline stand-in that samples (``mock-qpu``)
+``cost``                      embedding, calls and QPU access time of a run, before it runs
+``pooling``                   max-pooling by a modest penalty and post-selection (exact)
+``mock``                      the offline stand-in that samples (``mock-qpu``), ideal or not
 ``samplers``                  :class:`QPUSampler`, :class:`MockQPUSampler` (torch)
 ============================  ==========================================================
 
@@ -41,6 +42,8 @@ _EXPORTS = {
     "sample_qpu_method": "sampling.qpu.front",
     "embedding_summary": "sampling.qpu.cost",
     "estimate_qpu_access_time": "sampling.qpu.cost",
+    "estimate_qpu_run": "sampling.qpu.cost",
+    "format_qpu_estimate": "sampling.qpu.cost",
     "make_mock_dwave_sampler": "sampling.qpu.mock",
     "MockQPUSampler": "sampling.qpu.samplers",
     "QPUSampler": "sampling.qpu.samplers",

@@ -95,10 +95,10 @@ def sample_bqm(
 
 
 def _drift(info: Mapping[str, Any], range_policy: str) -> float:
-    """Relative error of a draw's β_eff w.r.t. the β it was programmed for (nan: not checkable)."""
+    """Relative error of a draw's β_eff w.r.t. the β it was programmed for (nan: not checkable,
+    e.g. its biases were clipped)."""
     beta_eff, target = info["beta_eff"], info["beta_implied"]
-    clipped = info["range_factor"] > 1.0 and range_policy == "clip"
-    if clipped or not (math.isfinite(beta_eff) and beta_eff > 0):
+    if info.get("range_action") == "clip" or not (math.isfinite(beta_eff) and beta_eff > 0):
         return float("nan")
     return abs(beta_eff / target - 1.0)
 
