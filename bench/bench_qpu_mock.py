@@ -28,7 +28,7 @@ from rbm import BernoulliRBM, ConvRBM  # noqa: E402
 from sampling.bqm import spec_to_bqm  # noqa: E402
 from sampling.diagnostics import compare_to_exact  # noqa: E402
 from sampling.enumeration import exact_distribution  # noqa: E402
-from sampling.exact import exact_marginal  # noqa: E402
+from sampling.exact import marginal_table  # noqa: E402
 from sampling.qpu import MockQPUSampler  # noqa: E402
 from sampling.qpu.mock import REALISTIC_NOISE  # noqa: E402
 
@@ -58,13 +58,10 @@ def pooled_row(std, n, tiles, noise, gauges):
         sampler.sample(model, torch.zeros(1, *CANVAS))
     sampler.num_chains = n
     v, h = sampler.sample(model, torch.zeros(1, *CANVAS))
-    _, pv, _ = exact_marginal(model, side="visible", canvas=CANVAS)
-    states, ph, _ = exact_marginal(model, side="hidden", canvas=CANVAS)
-    bits = states.reshape(len(states), -1).numpy().astype(np.int64)
-    full = np.zeros(1 << bits.shape[1])
-    full[(bits << np.arange(bits.shape[1])[::-1]).sum(1)] = ph.numpy()
-    rv = compare_to_exact(v.reshape(n, -1).numpy().astype(np.int8), pv.numpy())
-    rh = compare_to_exact(h.reshape(n, -1).numpy().astype(np.int8), full)
+    rv = compare_to_exact(v.reshape(n, -1).numpy().astype(np.int8),
+                          marginal_table(model, "visible", CANVAS))
+    rh = compare_to_exact(h.reshape(n, -1).numpy().astype(np.int8),
+                          marginal_table(model, "hidden", CANVAS))
     return sampler, ratio(rv), ratio(rh)
 
 

@@ -17,7 +17,7 @@ from rbm import BernoulliRBM, ConvRBM
 from sampling.bqm import spec_to_bqm
 from sampling.diagnostics import compare_to_exact, within_noise_floor
 from sampling.enumeration import exact_distribution
-from sampling.exact import ExactSampler, exact_marginal
+from sampling.exact import ExactSampler, marginal_table
 from sampling.qpu import MockQPUSampler, QPUSamplingError, TemperatureCalibrator
 from sampling.qpu.errors import QPURangeError
 from sampling.qpu.mock import REALISTIC_NOISE, BoltzmannSubstitute, Noise
@@ -59,13 +59,10 @@ def dense(std, n_v=10, n_h=6, seed=0):
 def pooled_reports(model, v, h):
     """compare_to_exact of the visible (2^16 states) and hidden (25 valid states) marginals."""
     n = v.shape[0]
-    _, pv, _ = exact_marginal(model, side="visible", canvas=CANVAS)
-    states, ph, _ = exact_marginal(model, side="hidden", canvas=CANVAS)
-    bits = states.reshape(len(states), -1).numpy().astype(np.int64)
-    full = np.zeros(1 << bits.shape[1])
-    full[(bits << np.arange(bits.shape[1])[::-1]).sum(1)] = ph.numpy()
-    rv = compare_to_exact(v.reshape(n, -1).numpy().astype(np.int8), pv.numpy())
-    rh = compare_to_exact(h.reshape(n, -1).numpy().astype(np.int8), full)
+    rv = compare_to_exact(v.reshape(n, -1).numpy().astype(np.int8),
+                          marginal_table(model, "visible", CANVAS))
+    rh = compare_to_exact(h.reshape(n, -1).numpy().astype(np.int8),
+                          marginal_table(model, "hidden", CANVAS))
     return rv, rh
 
 
