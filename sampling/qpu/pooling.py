@@ -91,12 +91,14 @@ def sample_pooled(
     penalty_scale: float = 1.0,
     min_acceptance: float = 0.02,
     max_rounds: int = 8,
+    acceptance_guess: float | None = None,
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """``num_samples`` binary states (N, n) of a pooled spec at ``beta``, every one valid.
 
     The spec is programmed with :func:`modest_pool_penalty` and drawn by ``backend.sample_ising``
     (:class:`~sampling.qpu.backend.QPUBackend`) in rounds; each round asks for the missing samples
-    divided by the acceptance seen so far (plus 10 %), and keeps the valid reads.
+    divided by the acceptance seen so far (plus 10 %; the first round uses ``acceptance_guess``,
+    e.g. the previous call's, or asks for exactly ``num_samples``), and keeps the valid reads.
 
     Returns:
         ``(x, info)``: int8 (num_samples, n) and the last round's backend info with
@@ -121,8 +123,11 @@ def sample_pooled(
                 f"penalty scale (now {penalty_scale})"
             )
         missing = num_samples - have
-        acc = valid_total / drawn if drawn else 1.0
-        request = missing if rounds == 0 else int(math.ceil(1.1 * missing / max(acc, min_acceptance)))
+        acc = valid_total / drawn if drawn else acceptance_guess
+        if acc is None:
+            request = missing
+        else:
+            request = int(math.ceil(1.1 * missing / max(float(acc), min_acceptance)))
         spins, info = backend.sample_ising(ising, beta, request)
         for key in totals:
             totals[key] += info.get(key, 0)

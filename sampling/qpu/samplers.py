@@ -123,6 +123,7 @@ class QPUSampler(NegativeSampler):
         self.post_select = bool(post_select)
         self.pool_penalty_scale = float(pool_penalty_scale)
         self.min_acceptance = float(min_acceptance)
+        self._acceptance: dict[tuple, float] = {}  # last pooling acceptance per canvas
         self.backend = QPUBackend(sampler=sampler, seed=seed, options=QPUOptions(**backend_options))
 
     def _draw(self, model, v_data, canvas, num_chains):
@@ -132,9 +133,12 @@ class QPUSampler(NegativeSampler):
         spec = model.to_qm(tuple(canvas))
         selected = self.post_select and has_pooling(spec)
         if selected:
+            key = tuple(canvas)
             x, info = sample_pooled(self.backend, spec, self.beta, num_chains,
                                     penalty_scale=self.pool_penalty_scale,
-                                    min_acceptance=self.min_acceptance)
+                                    min_acceptance=self.min_acceptance,
+                                    acceptance_guess=self._acceptance.get(key))
+            self._acceptance[key] = info["pooling_acceptance"]
         else:
             spins, info = self.backend.sample_ising(LogicalIsing.from_spec(spec), self.beta,
                                                     num_chains)
