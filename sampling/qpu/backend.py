@@ -15,17 +15,23 @@ Pipeline of one request (:meth:`QPUBackend.sample_ising`):
    (:mod:`sampling.qpu.embedding`);
 3. ``h, J ← s·h, s·J``; chain strength from
    :func:`dwave.embedding.chain_strength.uniform_torque_compensation` (``chain_strength_prefactor``,
-   default 2.0) or a fixed ``chain_strength``; the programmed biases are checked against the
-   solver's ``h_range`` / ``j_range`` and **clipped** with a logged WARNING that says by how much
-   (``range_policy="clip"``), or all scaled down together (``"rescale"``; the samples are then at
-   ``last_info["beta_implied"]``, and calibration accounts for it);
+   default 2.0) with the thermal floor ``chain_strength_floor / β_hw``, or a fixed
+   ``chain_strength``; the programmed biases are checked against the solver's ``h_range`` /
+   ``j_range``: at most ``max_clip_fraction`` of them are **clipped** with a logged WARNING
+   (``range_policy="clip"``); beyond that a calibrating backend scales everything down together
+   for this call, as ``"rescale"`` always does (the samples are then at
+   ``last_info["beta_implied"]``, and calibration accounts for it), and a fixed one raises
+   :class:`~sampling.qpu.errors.QPURangeError`;
 4. sampling with ``answer_mode="raw"``, ``auto_scale=False``, ``num_reads``, ``annealing_time``,
    optional spin-reversal transforms (:class:`dwave.preprocessing.SpinReversalTransformComposite`,
    one random gauge per QPU call), bounded retries with exponential backoff on transient solver or
    network errors, then :class:`~sampling.qpu.errors.QPUSamplingError` (the only retry layer: ``ResilientSampler``
    does not retry it again);
 5. unembedding by majority vote with seeded random tie-breaks; every read gives ``tiles`` samples;
-6. ``β_eff`` of the logical samples by MPL, the calibration update, QPU timing in the info.
+   a draw with more than ``max_chain_break_fraction`` broken chains is drawn again (stronger
+   chains, then a weaker problem), then refused;
+6. ``β_eff`` of the logical samples by MPL, the calibration update (never from clipped draws; β_hw
+   bounded around its start), the Callen consistency check, QPU timing in the info.
 
 The ``DWaveSampler`` is created lazily, on the first request: its constructor contacts the Leap
 cloud. Without a token (``dwave config create`` or ``DWAVE_API_TOKEN``) or without network it

@@ -8,7 +8,8 @@ that fits it into ``j_range`` squeezes the model's real couplings down toward th
 level, or the penalty is clipped and the samples are at the wrong temperature.
 
 Here the penalty is **modest** (:func:`modest_pool_penalty`: ``scale ×`` the largest gain of a
-detection unit, without the margin: the size of the model's own fields) and the samples that break
+detection unit, without the margin: the size of the model's own fields, and at least 4 / β) and
+the samples that break
 the constraint are **discarded**. This is exact: the penalty is 0 on every valid state, so the
 penalised distribution ``exp(-β (E + P·pairs)) / Z_P`` restricted to the valid states is
 ``exp(-β E) / Z_valid``, the pooled model's distribution. The price is the acceptance rate (the
@@ -23,8 +24,8 @@ Examples:
     >>> sorted(set(spec.values.round(3).tolist()))  # the default penalty: gain 2 + margin 10
     [-0.5, 12.0]
     >>> modest = with_pool_penalty(spec, modest_pool_penalty(spec))
-    >>> sorted(set(modest.values.round(3).tolist()))
-    [-0.5, 2.0]
+    >>> sorted(set(modest.values.round(3).tolist()))  # gain 2 < the thermal floor 4 at beta 1
+    [-0.5, 4.0]
 """
 
 from __future__ import annotations
@@ -50,15 +51,18 @@ def _pool_mask(spec: Any) -> np.ndarray:
     return (np.asarray(spec.rows) >= n_v) & (np.asarray(spec.cols) >= n_v)
 
 
-def modest_pool_penalty(spec: Any, scale: float = 1.0) -> float:
-    """``scale ×`` the largest gain of switching one detection unit on (binary units).
+def modest_pool_penalty(spec: Any, scale: float = 1.0, beta: float = 1.0,
+                        thermal_floor: float = 4.0) -> float:
+    """``max(scale × G, thermal_floor / beta)``: G is the largest gain of switching one detection
+    unit on (binary units).
 
     The gain of unit j is ``-linear_j + Σ_i max(-values_ij, 0)`` over its visible couplings: the
     most the energy can drop when j turns on, for any v (the gain of
     :func:`rbm.qm.default_pool_penalty` without its margin of 10). With ``scale = 1`` two units on
     in a block never lower the energy below the state with one of them off, so valid states are
-    the ground states, yet the penalty stays the size of the model's own fields. Returns 1.0 when
-    no unit can gain.
+    the ground states, yet the penalty stays the size of the model's own fields. The floor keeps
+    weak models (G ≪ 1/β, e.g. freshly initialised) from accepting almost nothing: every penalty
+    pair costs at least ``thermal_floor`` at β, and weak models have room in the range anyway.
     """
     if not scale > 0:
         raise ValueError(f"pool penalty scale must be positive, got {scale}")
@@ -70,7 +74,7 @@ def modest_pool_penalty(spec: Any, scale: float = 1.0) -> float:
     gain = -np.asarray(spec.linear, dtype=np.float64).copy()
     gain += np.bincount(cols[vh], np.clip(-values[vh], 0, None), minlength=n)
     largest = float(gain[n_v:].max(initial=0.0))
-    return float(scale) * (largest if largest > 0 else 1.0)
+    return max(float(scale) * largest, float(thermal_floor) / float(beta))
 
 
 def with_pool_penalty(spec: Any, penalty: float) -> Any:
@@ -107,10 +111,11 @@ def sample_pooled(
         ``num_reads``, ``qpu_calls`` and ``qpu_access_time`` are summed over the rounds.
 
     Raises:
-        QPUSamplingError: the acceptance fell below ``min_acceptance`` or ``max_rounds`` rounds
-            did not give enough valid samples (raise ``penalty_scale``).
+        QPUSamplingError: the acceptance fell below ``min_acceptance`` (judged once 200 reads
+            are in) or ``max_rounds`` rounds did not give enough valid samples (raise
+            ``penalty_scale``).
     """
-    penalty = modest_pool_penalty(spec, penalty_scale)
+    penalty = modest_pool_penalty(spec, penalty_scale, beta)
     ising = LogicalIsing.from_spec(with_pool_penalty(spec, penalty))
     kept, have, drawn, valid_total, rounds = [], 0, 0, 0, 0
     info: dict[str, Any] = {}
@@ -138,7 +143,7 @@ def sample_pooled(
         drawn += len(x)
         valid_total += int(valid.sum())
         rounds += 1
-        if valid_total / drawn < min_acceptance:
+        if drawn >= 200 and valid_total / drawn < min_acceptance:
             raise QPUSamplingError(
                 f"only {valid_total} of {drawn} reads satisfy the pooling constraint (acceptance "
                 f"{valid_total / drawn:.3g} < min_acceptance {min_acceptance}); raise the pool "
