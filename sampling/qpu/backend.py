@@ -125,7 +125,7 @@ class QPUBackend:
         self._embeddings: dict[str, EmbeddedProblem] = {}
         self.calibrated: set[str] = set()  # structure keys calibrated by sample_bqm
         self.stats = {"searches": 0, "memory_hits": 0, "disk_hits": 0, "qpu_calls": 0,
-                      "retries": 0, "chain_retries": 0, "refused": 0, "qpu_access_time_us": 0.0}
+                      "retries": 0, "chain_retries": 0, "refused": 0, "inconsistent": 0, "qpu_access_time_us": 0.0}
 
     # ------------------------------------------------------------------ the child sampler
     @property
@@ -267,7 +267,8 @@ class QPUBackend:
         beta_implied = beta * scale_eff / scale
         z = callen_z(ising.h, ising.rows, ising.cols, ising.J, spins, beta_est)
         if self.options.max_consistency_z is not None and z > self.options.max_consistency_z:
-            log.warning("the samples are not Boltzmann at any temperature: a Callen identity is "
+            self.stats["inconsistent"] += 1
+            (log.warning if self.stats["inconsistent"] == 1 else log.info)("the samples are not Boltzmann at any temperature: a Callen identity is "
                         "%.1f standard errors off at their beta_eff %.4g (max_consistency_z "
                         "%.3g); the hardware has biases a scale cannot fix (use "
                         "spin_reversal_transforms)", z, beta_est, self.options.max_consistency_z)

@@ -73,8 +73,9 @@ class QPUOptions:
             is drawn again with 1.5x the chain strength, or, at the ferromagnetic limit, with the
             problem half as strong (samples at ``beta_implied``), ``chain_retries`` times, then
             refused with :class:`~sampling.qpu.errors.QPUSamplingError`.
-        max_consistency_z: warn when a Callen identity of the samples is more than this many
-            standard errors off at their own β_eff (non-Boltzmann samples; None: no check).
+        max_consistency_z: warn (once per backend, then log at INFO; ``stats["inconsistent"]``
+            counts) when a Callen identity of the samples is more than this many standard errors
+            off at their own β_eff (non-Boltzmann samples; None: no check).
         cache_dir: embedding cache directory; default ``$ANNEALER_CNN_EMBEDDING_CACHE`` or
             ``~/.cache/annealer-cnn/embeddings``; ``False`` disables the disk cache.
         embedding_seed, embedding_tries, embedding_timeout: minorminer settings.
