@@ -382,7 +382,7 @@ def main(argv: list[str] | None = None) -> int:
     common.set_threads(args.threads)
     import logging
 
-    logging.getLogger("sampling.qpu_backend").setLevel(logging.ERROR)
+    logging.getLogger("sampling.qpu").setLevel(logging.ERROR)
 
     import imagedata
 

@@ -725,7 +725,7 @@ def main(argv: list[str] | None = None) -> int:
     import logging
 
     # the mock's per-call "biases exceed the solver's range" warnings: range_factor is recorded
-    logging.getLogger("sampling.qpu_backend").setLevel(logging.ERROR)
+    logging.getLogger("sampling.qpu").setLevel(logging.ERROR)
     suffix = "_quick" if args.quick else ""
     started = time.perf_counter()
     args.command = " ".join(sys.argv)

@@ -178,8 +178,9 @@ def preflight_samplers(config: TrainConfig, options: dict[str, Any], stack: Any,
 def _preflight_qpu(config: TrainConfig, sampler: Any, layer: Any, data_shape: tuple[int, ...], i: int) -> None:
     """Connect ``sampler``'s QPU backend and embed layer ``i``'s problem, or raise UserError."""
     from sampling.base import check_canvas
-    from sampling.qpu_backend import LogicalIsing, QPUUnavailableError
-    from sampling.qpu_embedding import EmbeddingError
+    from sampling.qpu.embedding import EmbeddingError
+    from sampling.qpu.errors import QPUUnavailableError
+    from sampling.qpu.ising import LogicalIsing
 
     try:
         canvas = tuple(sampler.canvas or data_shape)

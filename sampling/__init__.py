@@ -16,8 +16,7 @@ Examples:
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from sampling.lazy import lazy_exports
 
 #: Public name → the module that defines it.
 _EXPORTS = {
@@ -32,9 +31,9 @@ _EXPORTS = {
     "exact_sample": "sampling.enumeration",
     "beta_schedule": "sampling.schedules",
     "sa_parameters": "sampling.schedules",
-    "QPUBackend": "sampling.qpu_backend",
-    "QPUSamplingError": "sampling.qpu_backend",
-    "QPUUnavailableError": "sampling.qpu_backend",
+    "QPUBackend": "sampling.qpu.backend",
+    "QPUSamplingError": "sampling.qpu.errors",
+    "QPUUnavailableError": "sampling.qpu.errors",
     # the sampler registry (no torch until a sampler is made)
     "available_samplers": "sampling.registry",
     "make_sampler": "sampling.registry",
@@ -53,27 +52,11 @@ _EXPORTS = {
     "AnnealedGibbsSampler": "sampling.annealed",
     "SimulatedAnnealingNegativeSampler": "sampling.sa",
     "ExactSampler": "sampling.exact",
-    "QPUSampler": "sampling.qpu",
-    "MockQPUSampler": "sampling.qpu",
+    "QPUSampler": "sampling.qpu.samplers",
+    "MockQPUSampler": "sampling.qpu.samplers",
 }
 
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    """Import a public name (or a submodule, ``sampling.bqm_io``) on first access."""
-    module = _EXPORTS.get(name)
-    if module is not None:
-        value = getattr(importlib.import_module(module), name)
-        globals()[name] = value  # later lookups skip this function
-        return value
-    try:
-        return importlib.import_module(f"{__name__}.{name}")
-    except ModuleNotFoundError as exc:
-        if exc.name != f"{__name__}.{name}":
-            raise
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(globals(), _EXPORTS)

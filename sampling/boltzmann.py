@@ -31,7 +31,7 @@ Methods (``method=``), each a function registered in :data:`METHODS`:
     :data:`~sampling.enumeration.MAX_EXACT_VARIABLES` variables.
 
 ``"qpu"``, ``"mock-qpu"``
-    The D-Wave pipeline of :mod:`sampling.qpu_backend` (registered at the end of this module).
+    The D-Wave pipeline of :mod:`sampling.qpu.front` (registered at the end of this module).
 
 Further methods are added with :func:`register_method`; their keyword options then become
 parameters of the sampler automatically. MCMC methods put energy-trace diagnostics (split R-hat,
@@ -70,7 +70,7 @@ from sampling.convergence import check as check_convergence
 from sampling.convergence import run_traced, summarize
 from sampling.enumeration import MAX_EXACT_VARIABLES, exact_sample
 from sampling.errors import SamplerArgumentError
-from sampling.qpu_backend import sample_mock_qpu_method, sample_qpu_method
+from sampling.qpu.front import sample_mock_qpu_method, sample_qpu_method
 from sampling.schedules import SCHEDULES, beta_schedule, sa_parameters
 from sampling.tempering import sample_gibbs, sample_pt
 from sampling.tree import sample_tree
@@ -457,7 +457,7 @@ register_method("tree", sample_tree)  # sampling/tree.py: exact samples for low 
 register_method("pt", sample_pt)  # sampling/tempering.py: parallel tempering (torch engine)
 register_method("gibbs", sample_gibbs)  # sampling/tempering.py: block Gibbs (torch engine)
 register_method("sa", _sample_sa)
-register_method("qpu", sample_qpu_method)  # sampling/qpu_backend.py: D-Wave QPU at target beta
+register_method("qpu", sample_qpu_method)  # sampling/qpu/front.py: D-Wave QPU at target beta
 register_method("mock-qpu", sample_mock_qpu_method)  # the same pipeline on an offline mock
 
 

@@ -210,7 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit status (2 for user errors, printed as one ``error:`` line)."""
     from sampling.boltzmann import SamplerArgumentError
-    from sampling.qpu_backend import QPUSamplingError, QPUUnavailableError
+    from sampling.qpu.errors import QPUSamplingError, QPUUnavailableError
 
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,

@@ -43,6 +43,7 @@ __all__ = [
     "flip_gains",
     "kl_divergence",
     "noise_floor",
+    "pseudolikelihood_beta",
     "sample_array",
     "state_index",
     "total_variation",
@@ -307,10 +308,29 @@ def estimate_beta(
         β (``inf`` when every sample is a local minimum, ``-inf`` when every one is a local
         maximum; a negative β means the samples favour high energies), or ``(β, stderr)``.
     """
+    x, w = sample_array(samples, list(bqm.variables))
+    return pseudolikelihood_beta(flip_gains(bqm, x), w, return_stderr=return_stderr)
+
+
+def pseudolikelihood_beta(
+    gains: np.ndarray,
+    weights: np.ndarray | None = None,
+    *,
+    return_stderr: bool = False,
+) -> float | tuple[float, float]:
+    """The MPL β of samples given their flip gains (N, n) (:func:`flip_gains`), the one
+    implementation behind :func:`estimate_beta` and :func:`sampling.qpu.calibration.mpl_beta`.
+
+    ``weights`` (N,) default 1 (e.g. ``num_occurrences``); see :func:`estimate_beta` for the
+    estimator, the infinite cases and the standard error.
+
+    Raises:
+        ValueError: no samples, or every flip gain is zero.
+    """
     from scipy.optimize import brentq
 
-    x, w = sample_array(samples, list(bqm.variables))
-    gains = flip_gains(bqm, x)
+    gains = np.asarray(gains, dtype=np.float64)
+    w = np.ones(gains.shape[0]) if weights is None else np.asarray(weights, dtype=np.float64)
     keep = w > 0
     gains, w = gains[keep], w[keep]
     if gains.size == 0 or not np.any(gains != 0):

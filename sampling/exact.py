@@ -40,7 +40,7 @@ from torch import Tensor
 from sampling.base import NegativeSampler, check_beta, check_positive_int, model_device, model_dtype
 from sampling.bqm import pooling_pairs
 
-__all__ = ["MAX_STATES", "ExactSampler", "exact_marginal", "hidden_blocks"]
+__all__ = ["MAX_STATES", "ExactSampler", "exact_marginal", "hidden_blocks", "marginal_table"]
 
 #: Default limit on the configurations of the enumerated side (2²⁰: ~20 binary units).
 MAX_STATES = 1 << 20
@@ -196,6 +196,20 @@ def exact_marginal(
         probs = torch.softmax(logw, 0)
     shape = hidden_shape if side == "hidden" else canvas
     return states.to(model_dtype(model)).reshape(-1, *shape), probs, side
+
+
+def marginal_table(
+    model: torch.nn.Module, side: str, canvas: tuple[int, ...] | None = None, beta: float = 1.0
+) -> np.ndarray:
+    """:func:`exact_marginal` of one side as a dense table over all 2ⁿ binary states, float64
+    (2ⁿ,) indexed as :func:`sampling.diagnostics.state_index` (first unit most significant);
+    invalid pooled hidden states get 0. The ``p_exact`` of
+    :func:`sampling.diagnostics.compare_to_exact` for samples of that side."""
+    states, probs, _ = exact_marginal(model, side=side, canvas=canvas, beta=beta)
+    bits = states.reshape(len(states), -1).cpu().numpy().astype(np.int64)
+    table = np.zeros(1 << bits.shape[1])
+    table[(bits << np.arange(bits.shape[1])[::-1]).sum(1)] = probs.cpu().numpy()
+    return table
 
 
 class ExactSampler(NegativeSampler):

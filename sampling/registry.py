@@ -130,5 +130,5 @@ register_sampler("pcd", "sampling.gibbs:GibbsSampler", defaults={"persistent": T
 register_sampler("annealed", "sampling.annealed:AnnealedGibbsSampler")
 register_sampler("sa", "sampling.sa:SimulatedAnnealingNegativeSampler", aliases=("neal",))
 register_sampler("exact", "sampling.exact:ExactSampler")
-register_sampler("qpu", "sampling.qpu:QPUSampler")
-register_sampler("mock-qpu", "sampling.qpu:MockQPUSampler")
+register_sampler("qpu", "sampling.qpu.samplers:QPUSampler")
+register_sampler("mock-qpu", "sampling.qpu.samplers:MockQPUSampler")

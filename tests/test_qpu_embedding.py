@@ -1,4 +1,4 @@
-"""Fixed embeddings (sampling.qpu_embedding) and temperature calibration (sampling.calibration).
+"""Fixed embeddings (sampling.qpu.embedding) and temperature calibration (sampling.qpu.calibration).
 
 No annealing here: the (un)embedding is checked against dwave.embedding's reference functions,
 the disk cache round-trips, and the MPL estimate / calibration update are checked on exact data.
@@ -13,9 +13,9 @@ import pytest
 from dwave.embedding import embed_bqm, majority_vote
 from dwave.system.temperatures import effective_field
 
-from sampling.calibration import TemperatureCalibrator, effective_fields, mpl_beta
-from sampling.qpu_backend import LogicalIsing
-from sampling.qpu_embedding import (
+from sampling.qpu.calibration import TemperatureCalibrator, effective_fields, mpl_beta
+from sampling.qpu.ising import LogicalIsing
+from sampling.qpu.embedding import (
     EmbeddedProblem,
     EmbeddingCache,
     EmbeddingError,

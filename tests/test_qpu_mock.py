@@ -1,4 +1,4 @@
-"""The ``qpu`` pipeline, run for real offline on ``mock-qpu`` (sampling.qpu, sampling.qpu_backend).
+"""The ``qpu`` pipeline, run for real offline on ``mock-qpu`` (sampling.qpu).
 
 The mock is a MockDWaveSampler on Pegasus P6 whose substitute samples exp(-3 · E_programmed): the
 hidden "hardware" inverse temperature is 3 and the samplers start from a wrong guess (β_hw = 1), so
@@ -30,7 +30,7 @@ from sampling.qpu import (
     estimate_qpu_access_time,
     qpu_token_configured,
 )
-from sampling.qpu_mock import make_mock_dwave_sampler
+from sampling.qpu.mock import make_mock_dwave_sampler
 
 HIDDEN = 3.0  # the mock's hidden hardware inverse temperature
 FAST = dict(num_sweeps_hold=100, num_sweeps_anneal=50)  # substitute SA schedule used in tests
@@ -240,7 +240,9 @@ def test_programmed_problem_is_scaled_and_uses_raw_unscaled_reads():
     scaled = dimod.BinaryQuadraticModel.from_numpy_vectors(0.2 * ising.h, (ising.rows, ising.cols, 0.2 * ising.J), 0, "SPIN")
     info = sampler.last_info
     assert info["scale"] == pytest.approx(0.2)
-    assert info["chain_strength"] == pytest.approx(uniform_torque_compensation(scaled, prefactor=2.0))
+    utc = uniform_torque_compensation(scaled, prefactor=2.0)
+    assert utc < 0.5  # a weak problem: the thermal floor chain_strength_floor / beta_hw decides
+    assert info["chain_strength"] == pytest.approx(max(utc, 2.0 / 4.0))
     # total field per logical variable and total coupling per logical edge are preserved
     emb = next(iter(sampler.backend._embeddings.values()))
     for u in range(ising.n):
@@ -251,8 +253,9 @@ def test_out_of_range_biases_are_clipped_with_a_warning(caplog):
     model = strong_rbm(6, 3, std=3.0)
     mock = make_mock_dwave_sampler(hardware_beta=HIDDEN, seed=1, **FAST)
     seen = recording(mock)
-    sampler = QPUSampler(sampler=mock, beta=2.0, beta_hw=1.0, calibrate=False, cache_dir=False, seed=0)
-    with caplog.at_level(logging.WARNING, logger="sampling.qpu_backend"):
+    sampler = QPUSampler(sampler=mock, beta=2.0, beta_hw=1.0, calibrate=False, cache_dir=False,
+                         seed=0, max_clip_fraction=1.0)  # clip whatever it takes
+    with caplog.at_level(logging.WARNING, logger="sampling.qpu"):
         sampler.sample(model, torch.zeros(10, 6))
     factor = sampler.last_info["range_factor"]
     assert factor > 1.5
@@ -268,7 +271,7 @@ def test_rescale_policy_fits_the_range_and_reports_the_implied_beta(caplog):
     seen = recording(mock)
     sampler = QPUSampler(sampler=mock, beta=2.0, beta_hw=1.0, calibrate=False, cache_dir=False,
                          seed=0, range_policy="rescale")
-    with caplog.at_level(logging.WARNING, logger="sampling.qpu_backend"):
+    with caplog.at_level(logging.WARNING, logger="sampling.qpu"):
         sampler.sample(model, torch.zeros(10, 6))
     assert "clipped" not in caplog.text
     info = sampler.last_info
@@ -479,7 +482,7 @@ def test_qpu_access_time_estimate_follows_the_sapi_timing_model():
 def test_substitute_sweep_updates_every_qubit_so_one_hold_sweep_forgets_its_start():
     """One fixed-β sweep of the mock's substitute from all-ones, on 64 independent qubits with
     p(1) = 0.001: a systematic scan gives p exactly (a random-order sweep leaves ~37 % stale)."""
-    from sampling.qpu_mock import BoltzmannSubstitute
+    from sampling.qpu.mock import BoltzmannSubstitute
 
     n, p, reads = 64, 0.001, 1000
     bqm = dimod.BinaryQuadraticModel({i: np.log(1 / p - 1) for i in range(n)}, {}, 0.0, "BINARY")
@@ -516,7 +519,7 @@ def frustrated_triangle(scale=1.0):
 
 
 def test_calibration_is_paid_once_per_structure():
-    from sampling.qpu_backend import sample_bqm
+    from sampling.qpu.front import sample_bqm
 
     backend, tracker, _ = tracked_mock_backend()
     first = sample_bqm(backend, frustrated_triangle(), 1.0, 2000, calibration_rounds=3)
@@ -532,7 +535,7 @@ def test_calibration_is_paid_once_per_structure():
 
 
 def test_a_drifted_hardware_temperature_triggers_recalibration():
-    from sampling.qpu_backend import sample_bqm
+    from sampling.qpu.front import sample_bqm
 
     backend, tracker, hidden = tracked_mock_backend()
     sample_bqm(backend, frustrated_triangle(), 1.0, 2000, calibration_rounds=3)

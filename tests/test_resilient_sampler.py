@@ -101,7 +101,7 @@ def test_bad_arguments(kwargs, needle):
 
 
 def test_errors_marked_not_retryable_pass_straight_through(model_and_data):
-    from sampling.qpu_backend import QPUUnavailableError
+    from sampling.qpu.errors import QPUUnavailableError
 
     model, v = model_and_data
     backend = FaultyBackend(make_sampler("cd", seed=0), fail_on=())

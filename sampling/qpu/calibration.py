@@ -7,10 +7,10 @@ depends on the problem. To sample a model at a target ``β`` we program ``E_qpu 
 scale ``s = β / β_hw``. This module
 
 - estimates the inverse temperature of samples with respect to a given Ising energy by maximum
-  pseudo-likelihood (:func:`mpl_beta`, a thin wrapper of
-  :func:`dwave.system.temperatures.maximum_pseudolikelihood_temperature`, which returns the
-  temperature ``T`` of ``exp(-E/T)``; we pass the effective fields ``en1`` ourselves, vectorised,
-  because dwave's ``effective_field`` loops over samples in Python);
+  pseudo-likelihood (:func:`mpl_beta`: the vectorised effective fields ``en1`` of
+  ``dwave.system.temperatures``, solved by the package's one MPL estimator,
+  :func:`sampling.diagnostics.pseudolikelihood_beta`, the estimator of
+  ``maximum_pseudolikelihood_temperature``);
 - keeps a running estimate of ``β_hw`` and turns it into the scale (:class:`TemperatureCalibrator`):
   after a call programmed at scale ``s`` whose samples show ``β_est`` with respect to the model, the
   hardware estimate is ``β_est / s`` and the update is the damped multiplicative rule
@@ -43,13 +43,12 @@ Examples:
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["effective_fields", "mpl_beta", "TemperatureCalibrator"]
+__all__ = ["TemperatureCalibrator", "callen_z", "effective_fields", "mpl_beta"]
 
 
 def effective_fields(
@@ -80,18 +79,47 @@ def mpl_beta(
     Returns ``β`` such that the samples look most like ``exp(-β E)``; ``inf`` when every sample is
     a local minimum (no excitations), ``nan`` when there is nothing to fit (no fields at all).
     """
-    from dwave.system.temperatures import maximum_pseudolikelihood_temperature
+    from sampling.diagnostics import pseudolikelihood_beta
 
     en1 = effective_fields(h, rows, cols, J, spins)
     if en1.size == 0 or not np.any(en1):
         return float("nan")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        T, _ = maximum_pseudolikelihood_temperature(en1=en1)
-    T = float(T)
-    if T == 0:
-        return float("inf")
-    return 1.0 / T
+    return float(pseudolikelihood_beta(en1))
+
+
+def callen_z(
+    h: np.ndarray,
+    rows: np.ndarray,
+    cols: np.ndarray,
+    J: np.ndarray,
+    spins: np.ndarray,
+    beta: float,
+) -> float:
+    """Largest |z-score| of the Callen identities of ±1 ``spins`` (R, n) at ``beta``.
+
+    For samples of ``exp(-β E)`` each spin satisfies ``E[s_i + tanh(β f_i)] = 0`` and, for every
+    coupled pair, ``E[s_j (s_i + tanh(β f_i))] = 0`` (``f_i = h_i + Σ_j J_ij s_j``, the field of
+    the other spins: the exact conditional mean of ``s_i`` is ``-tanh(β f_i)``). These are
+    n + 2M checks of the *shape* of the distribution that a single temperature (MPL fits only one
+    scalar equation) cannot pass by luck: per-qubit biases, control errors, broken chains show up
+    here. Each mean is divided by its standard error over the R (independent) samples; under the
+    null the largest of K such |z| is about ``sqrt(2 ln K)`` (≈ 4 for K = 1000). ``nan`` when
+    ``beta`` is not finite and positive.
+    """
+    if not (math.isfinite(beta) and beta > 0):
+        return float("nan")
+    s = np.asarray(spins, dtype=np.float64)
+    n = len(h)
+    Jm = sp.coo_matrix((np.asarray(J, float), (rows, cols)), shape=(n, n)).tocsr()
+    f = np.asarray(((Jm + Jm.T) @ s.T).T) + np.asarray(h, float)[None, :]
+    r = s + np.tanh(beta * f)  # (R, n), mean 0 for Boltzmann samples
+    stats = [r, s[:, cols] * r[:, rows], s[:, rows] * r[:, cols]]
+    stat = np.concatenate(stats, axis=1)
+    mean, sd = stat.mean(0), stat.std(0)
+    ok = sd > 0
+    if not ok.any():
+        return 0.0
+    return float(np.max(np.abs(mean[ok]) / sd[ok] * math.sqrt(len(s))))
 
 
 @dataclass
@@ -104,6 +132,8 @@ class TemperatureCalibrator:
             call's estimate fully, smaller averages over more calls.
         max_step: largest factor by which one update may move ``β_hw`` (guards against outliers).
         beta_hw_min, beta_hw_max: absolute bounds of the estimate.
+        bound: the estimate also stays within ``[initial / bound, initial · bound]`` of the
+            initial guess (a calibration cannot run away on samples it misreads).
         enabled: when False, :meth:`update` only records the observation.
     """
 
@@ -113,6 +143,8 @@ class TemperatureCalibrator:
     beta_hw_min: float = 1e-3
     beta_hw_max: float = 1e3
     enabled: bool = True
+    bound: float = 10.0
+    initial: float | None = None
     num_updates: int = 0
     history: list = field(default_factory=list)  # last observations (beta_hw estimates)
 
@@ -123,6 +155,10 @@ class TemperatureCalibrator:
             raise ValueError(f"calibration damping gamma must be in (0, 1], got {self.gamma}")
         if not self.max_step > 1:
             raise ValueError(f"calibration max_step must be > 1, got {self.max_step}")
+        if not self.bound > 1:
+            raise ValueError(f"calibration bound must be > 1, got {self.bound}")
+        if self.initial is None:
+            self.initial = float(self.beta_hw)
 
     def scale(self, beta: float) -> float:
         """Programmed scale ``s = β / β_hw`` for a target ``β``."""
@@ -142,7 +178,9 @@ class TemperatureCalibrator:
         step = max(-lim, min(lim, step))
         gain = max(self.gamma, 1.0 / (self.num_updates + 1))
         new = math.exp(math.log(self.beta_hw) + gain * step)
-        self.beta_hw = float(min(self.beta_hw_max, max(self.beta_hw_min, new)))
+        lo = max(self.beta_hw_min, self.initial / self.bound)
+        hi = min(self.beta_hw_max, self.initial * self.bound)
+        self.beta_hw = float(min(hi, max(lo, new)))
         self.num_updates += 1
         return self.beta_hw
 
