@@ -24,7 +24,7 @@ Methods (``method=``), each a function registered in :data:`METHODS`:
     schedule: a ramp from ``beta_start`` (default 0.1 β) up to β, then sweeps **at β** (by default
     the last 3/4 of ``num_sweeps``), Gibbs acceptance, every variable once per sweep
     (:func:`sampling.schedules.sa_parameters`). dwave-samplers' default
-    ``beta_range`` ends far colder than any useful β (it is an optimiser, DESIGN §3) and is never
+    ``beta_range`` ends far colder than any useful β (it is an optimiser, docs/design.md §3) and is never
     used.
 ``"exact"``
     i.i.d. samples by enumerating all states (:mod:`sampling.enumeration`); at most

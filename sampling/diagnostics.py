@@ -4,7 +4,7 @@ effective β by maximum pseudo-likelihood, energy histograms.
 The question every check answers is "could these samples have come from exp(-β E)?". A finite
 sample never matches the exact distribution perfectly, so each distance is compared with its
 **i.i.d. noise floor**: the expected distance of N independent exact samples from the same
-distribution (DESIGN §4). A sampler is accepted when it is within a small factor (2×) of the floor.
+distribution (docs/design.md §4). A sampler is accepted when it is within a small factor (2×) of the floor.
 
 Conventions:
 

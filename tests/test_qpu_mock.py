@@ -3,7 +3,7 @@
 The mock is a MockDWaveSampler on Pegasus P6 whose substitute samples exp(-3 · E_programmed): the
 hidden "hardware" inverse temperature is 3 and the samplers start from a wrong guess (β_hw = 1), so
 calibration has something to find. Statistical checks are on a strongly coupled 10×6 RBM (W std
-1.5, DESIGN §3) and are shown to have power (exact samples 15 % off in β fail the same check).
+1.5, docs/design.md §3) and are shown to have power (exact samples 15 % off in β fail the same check).
 """
 
 import io
