@@ -90,18 +90,18 @@ class TrainConfig:
     sampler_option: list[str] = option(help="extra sampler option, repeatable (e.g. tiles=4, solver=Advantage_system4.1)", group="negative-phase sampler", action="append", metavar="KEY=VALUE", factory=list)
     # pretraining
     pretrain_epochs: int = option(2, "epochs per RBM layer (default: %(default)s)", group="pretraining", type=int)
-    lr_pretrain: float = option(0.5, "per-position learning rate (default: %(default)s)", group="pretraining", type=float)
+    lr_pretrain: float = option(0.1, "per-position learning rate (default: %(default)s)", group="pretraining", type=float)
     momentum_pretrain: float = option(0.9, group="pretraining", type=float)
     weight_decay_pretrain: float = option(1e-4, group="pretraining", type=float)
-    sparsity_target: float | None = option(None, "target mean activation of the detection units, in (0, 1), e.g. 0.02 "
-                                           "(used by --sparsity-rate and --sparsity-cost)", group="pretraining", type=float)
+    sparsity_target: float | None = option(0.02, "target mean activation of the detection units, in (0, 1), e.g. 0.02 "
+                                           "(used by --sparsity-rate and --sparsity-cost; default: %(default)s)", group="pretraining", type=float)
     sparsity_cost: float = option(0.0, "weight of the sparsity penalty in the loss, >= 0 (default: %(default)s)", group="pretraining", type=float)
-    sparsity_rate: float = option(0.0, "Lee et al.'s sparsity step: after every update each hidden bias moves by this rate x "
+    sparsity_rate: float = option(5.0, "Lee et al.'s sparsity step: after every update each hidden bias moves by this rate x "
                                   "(target - mean activation), >= 0; needs --sparsity-target (default: %(default)s)",
                                   group="pretraining", type=float)
-    init_filter_norm: float = option(0.0, "before pretraining, redraw every filter as Gaussian noise of this L2 norm; "
+    init_filter_norm: float = option(10.0, "before pretraining, redraw every filter as Gaussian noise of this L2 norm; "
                                      "0: keep the model's N(0, 0.01^2) filters (default: %(default)s)", group="pretraining", type=float)
-    hidden_bias_init: float = option(0.0, "hidden bias of every filter before pretraining (default: %(default)s)", group="pretraining", type=float)
+    hidden_bias_init: float = option(-3.0, "hidden bias of every filter before pretraining (default: %(default)s)", group="pretraining", type=float)
     lr_pretrain_final: float | None = option(None, "decay the pretraining learning rate linearly to this value over the epochs (default: no decay)",
                                              group="pretraining", type=float)
     zero_mean_filters: bool = option(False, "project every filter to zero mean after each update", group="pretraining", action=_BOOL)
