@@ -10,7 +10,12 @@ Part 1, **throughput** (issue 18): a ±J spin glass on the Pegasus P16 graph
 - ``SA (Metropolis, sequential)``: the library's fastest update, for reference;
 - ``torch engine sweeps``: :meth:`sampling.torch_engine.IsingEngine.sweeps` alone;
 - ``method="gibbs"``: the whole ``BoltzmannSampler`` call (energy traces for the diagnostics,
-  conversion, energies of the returned sample set).
+  conversion, energies of the returned sample set);
+- ``torch engine sweeps, 16-bit uniforms``: a variant the samplers do not use (P(u < p) is off by up
+  to 2^-16, see docs/sampling.md), to show what the uniforms cost;
+- ``dwave-pytorch-plugin BlockSampler`` (the peer; only where ``dwave.plugins.torch`` imports, i.e.
+  run with the benchmark venv of ``bench/requirements-bench.txt``): its block Gibbs with our
+  colouring, ``sample()`` timed (construction, a per-node Python loop, is printed separately).
 
 Spin updates/s = reads × sweeps × n / seconds, counted the same way for all. Each row is timed by
 the CPU time of the calling thread (``time.thread_time``; fair on a shared machine) and by wall
@@ -27,6 +32,7 @@ Usage:
     python bench/bench_bqm_sampler.py                       # ~10 min on one loaded core
     python bench/bench_bqm_sampler.py --quick               # 5 sweeps, strip up to 400 sweeps
     python bench/bench_bqm_sampler.py --device cuda         # adds a GPU row when one is present
+    /tmp/benchvenv/bin/python bench/bench_bqm_sampler.py    # with the peer column (own venv)
 """
 
 from __future__ import annotations
@@ -84,7 +90,7 @@ def throughput(reads: int, sweeps: int, device: str | None) -> list[dict]:
     from dwave.samplers import SimulatedAnnealingSampler
 
     from sampling.boltzmann import BoltzmannSampler
-    from sampling.torch_engine import IsingEngine
+    from sampling.torch_engine import IsingEngine, Uniforms
 
     bqm = pegasus_glass()
     n = bqm.num_variables
@@ -125,10 +131,51 @@ def throughput(reads: int, sweeps: int, device: str | None) -> list[dict]:
         clock = cpu if dev == "cpu" else wall
         rows.append({"row": f'method="gibbs" ({dev}), whole call', "cpu_s": cpu, "wall_s": wall,
                      "updates_per_s": updates / clock})
+    engine = IsingEngine(bqm)
+    state = engine.random_state(reads, seed=0)
+    betas = torch.full((reads,), 1.0)
+    uniforms = Uniforms(1, "cpu", bits=16)
+    engine.sweeps(state, betas, 1, uniforms)
+    _, cpu, wall = timed(lambda: engine.sweeps(state, betas, sweeps, uniforms))
+    rows.append({"row": "torch engine sweeps (cpu), 16-bit uniforms", "cpu_s": cpu,
+                 "wall_s": wall, "updates_per_s": updates / cpu})
+    rows.extend(peer_rows(bqm, engine, reads, sweeps))
     base = rows[0]["cpu_s"]
     for r in rows:
-        r["x_sa"] = base / (r["cpu_s"] if "cpu" in r["row"] or "SA" in r["row"] else r["wall_s"])
+        r["x_sa"] = base / (r["wall_s"] if "cuda" in r["row"] else r["cpu_s"])
     return rows
+
+
+def peer_rows(bqm, engine, reads: int, sweeps: int) -> list[dict]:
+    """dwave-pytorch-plugin's BlockSampler on the same model and colouring (empty if absent)."""
+    try:
+        from dwave.plugins.torch.models.boltzmann_machine import GraphRestrictedBoltzmannMachine
+        from dwave.plugins.torch.samplers.block_spin_sampler import BlockSampler
+    except ImportError as exc:
+        print(f"peer column skipped: dwave-pytorch-plugin not importable ({exc}); run with the "
+              "venv of bench/requirements-bench.txt", flush=True)
+        return []
+    n = bqm.num_variables
+    lin, (r, c, quad), _ = bqm.spin.to_numpy_vectors(variable_order=list(bqm.variables))
+    colour = np.empty(n, dtype=np.int64)
+    for k, cls in enumerate(engine.classes):
+        colour[cls.numpy()] = k
+    t0 = time.perf_counter()
+    grbm = GraphRestrictedBoltzmannMachine(nodes=range(n), edges=list(zip(r.tolist(), c.tolist(),
+                                                                          strict=True)))
+    with torch.no_grad():  # E = Σ h s + Σ J s s, the BQM's spin form (offset dropped)
+        grbm._linear.copy_(torch.as_tensor(lin, dtype=torch.float32))
+        grbm._quadratic.copy_(torch.as_tensor(quad, dtype=torch.float32))
+    sampler = BlockSampler(grbm, lambda v: int(colour[v]), num_chains=reads,
+                           schedule=[1.0] * sweeps, proposal_acceptance_criteria="Gibbs", seed=1)
+    print(f"peer: GRBM + BlockSampler construction {time.perf_counter() - t0:.1f} s wall",
+          flush=True)
+    spins, cpu, wall = timed(sampler.sample)
+    samples = spins.numpy().astype(np.int8)
+    mean_e = float(np.mean(bqm.energies((samples, range(n)))))
+    print(f"peer: mean energy after {sweeps} sweeps {mean_e:.1f}", flush=True)
+    return [{"row": "dwave-pytorch-plugin BlockSampler (Gibbs), sample()", "cpu_s": cpu,
+             "wall_s": wall, "updates_per_s": reads * sweeps * n / cpu}]
 
 
 def accuracy(reads: int, max_sweeps: int, start_sweeps: int) -> list[dict]:

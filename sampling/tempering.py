@@ -139,7 +139,7 @@ def _finish(bqm, engine, state_cols, extra_info, traces, num_reads):
     ss = dimod.SampleSet.from_samples(
         (samples, engine.variables),
         vartype=bqm.vartype,
-        energy=bqm.energies((samples, engine.variables)),
+        energy=engine.energies(state_cols, exact=True).cpu().numpy(),
         info=extra_info,
         sort_labels=False,
     )
