@@ -136,8 +136,8 @@ def throughput(reads: int, sweeps: int, device: str | None, repeats: int) -> lis
         for name, fn in runners:
             _, cpu, wall = timed(fn)
             times[name].append((cpu, wall))
-        print(f"  repeat {rep + 1}/{repeats}: " + ", ".join(
-            f"{name.split(' (')[0]} {t[-1][0]:.2f}" for name, t in times.items()), flush=True)
+        print(f"  repeat {rep + 1}/{repeats}, CPU s: " + ", ".join(
+            f"{name} {t[-1][0]:.2f}" for name, t in times.items()), flush=True)
     rows = []
     for name, t in times.items():
         cpu, wall = (float(np.median([x[i] for x in t])) for i in (0, 1))
@@ -270,6 +270,7 @@ def main(argv=None) -> int:
     (args.out / f"{stem}.md").write_text(
         f"# bench_bqm_sampler ({time.strftime('%Y-%m-%d %H:%M')})\n\n"
         f"command: python bench/bench_bqm_sampler.py {' '.join(argv or sys.argv[1:])}\n"
+        f"python: {sys.executable}\n"
         f"load average before/after: {info.get('load_average_1_5_15')} / "
         f"{info['load_average_after']}\n\n## Throughput\n\n{table1}\n\n"
         + (f"## Time to the accuracy bar\n\n{table2}\n" if table2 else "")
