@@ -10,11 +10,17 @@ Part 1, **throughput** (issue 18): a ±J spin glass on the Pegasus P16 graph
 - ``SA (Metropolis, sequential)``: the library's fastest update, for reference;
 - ``torch engine sweeps``: :meth:`sampling.torch_engine.IsingEngine.sweeps` alone;
 - ``method="gibbs"``: the whole ``BoltzmannSampler`` call (energy traces for the diagnostics,
-  conversion, energies of the returned sample set).
+  conversion, energies of the returned sample set);
+- ``torch engine sweeps, 16-bit uniforms``: a variant the samplers do not use (P(u < p) is off by up
+  to 2^-16, see docs/sampling.md), to show what the uniforms cost;
+- ``dwave-pytorch-plugin BlockSampler`` (the peer; only where ``dwave.plugins.torch`` imports, i.e.
+  run with the benchmark venv of ``bench/requirements-bench.txt``): its block Gibbs with our
+  colouring, ``sample()`` timed (construction, a per-node Python loop, is printed separately).
 
 Spin updates/s = reads × sweeps × n / seconds, counted the same way for all. Each row is timed by
 the CPU time of the calling thread (``time.thread_time``; fair on a shared machine) and by wall
-clock; ``× SA`` is against the Gibbs SA row's CPU time.
+clock, ``--repeats`` times with the rows interleaved, and reports the medians (the peer once: it
+is 10x slower); ``× SA`` is against the Gibbs SA row's CPU time.
 
 Part 2, **time to the accuracy bar**: the 5×40 strip of the issue (200 spins, J = ±1, h ~
 N(0, 0.3²), β = 2; treewidth 6), ``--reads`` reads. Bar: |z| of the mean energy ≤ 4 and RMS of
@@ -27,6 +33,7 @@ Usage:
     python bench/bench_bqm_sampler.py                       # ~10 min on one loaded core
     python bench/bench_bqm_sampler.py --quick               # 5 sweeps, strip up to 400 sweeps
     python bench/bench_bqm_sampler.py --device cuda         # adds a GPU row when one is present
+    /tmp/benchvenv/bin/python bench/bench_bqm_sampler.py    # with the peer column (own venv)
 """
 
 from __future__ import annotations
@@ -80,55 +87,100 @@ def timed(fn):
     return out, time.thread_time() - c0, time.perf_counter() - w0
 
 
-def throughput(reads: int, sweeps: int, device: str | None) -> list[dict]:
+def throughput(reads: int, sweeps: int, device: str | None, repeats: int) -> list[dict]:
+    """Each row timed ``repeats`` times, the rows interleaved (SA, engine, ..., SA, engine, ...) so
+    that a change in the machine's load hits all of them alike; a row reports its median."""
     from dwave.samplers import SimulatedAnnealingSampler
 
     from sampling.boltzmann import BoltzmannSampler
-    from sampling.torch_engine import IsingEngine
+    from sampling.torch_engine import IsingEngine, Uniforms
 
     bqm = pegasus_glass()
     n = bqm.num_variables
     updates = reads * sweeps * n
-    rows = []
 
     def sa(criterion):
         return lambda: SimulatedAnnealingSampler().sample(
             bqm, num_reads=reads, beta_schedule_type="custom", beta_schedule=np.full(sweeps, 1.0),
             proposal_acceptance_criteria=criterion, randomize_order=False, seed=1)
 
-    for name, fn in [("SA (Gibbs, sequential)", sa("Gibbs")),
-                     ("SA (Metropolis, sequential)", sa("Metropolis"))]:
-        _, cpu, wall = timed(fn)
-        rows.append({"row": name, "cpu_s": cpu, "wall_s": wall, "updates_per_s": updates / cpu})
-    devices = ["cpu"] + ([device] if device not in (None, "cpu") else [])
-    for dev in devices:
+    def engine_run(dev, bits=24):
         engine = IsingEngine(bqm, device=dev)
         state = engine.random_state(reads, seed=0)
         betas = torch.full((reads,), 1.0, device=engine.device)
-        uniforms = engine.generator(1)
+        uniforms = Uniforms(1, engine.device, bits=bits)
         engine.sweeps(state, betas, 1, uniforms)  # warm-up (allocations, CUDA context)
 
-        def run(engine=engine, state=state, betas=betas, uniforms=uniforms):
+        def run():
             engine.sweeps(state, betas, sweeps, uniforms)
             if engine.device.type == "cuda":
                 torch.cuda.synchronize()
+        return run
 
-        _, cpu, wall = timed(run)
-        clock = cpu if dev == "cpu" else wall
-        rows.append({"row": f"torch engine sweeps ({dev})", "cpu_s": cpu, "wall_s": wall,
-                     "updates_per_s": updates / clock})
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            _, cpu, wall = timed(lambda dev=dev: BoltzmannSampler().sample(
-                bqm, beta=1.0, num_reads=reads, method="gibbs", num_sweeps=sweeps, seed=1,
-                device=dev))
-        clock = cpu if dev == "cpu" else wall
-        rows.append({"row": f'method="gibbs" ({dev}), whole call', "cpu_s": cpu, "wall_s": wall,
-                     "updates_per_s": updates / clock})
+    def whole(dev):
+        def run():
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                BoltzmannSampler().sample(bqm, beta=1.0, num_reads=reads, method="gibbs",
+                                          num_sweeps=sweeps, seed=1, device=dev)
+        return run
+
+    runners = [("SA (Gibbs, sequential)", sa("Gibbs")),
+               ("SA (Metropolis, sequential)", sa("Metropolis"))]
+    for dev in ["cpu"] + ([device] if device not in (None, "cpu") else []):
+        runners += [(f"torch engine sweeps ({dev})", engine_run(dev)),
+                    (f'method="gibbs" ({dev}), whole call', whole(dev))]
+    runners.append(("torch engine sweeps (cpu), 16-bit uniforms", engine_run("cpu", bits=16)))
+    times = {name: [] for name, _ in runners}
+    for rep in range(repeats):
+        for name, fn in runners:
+            _, cpu, wall = timed(fn)
+            times[name].append((cpu, wall))
+        print(f"  repeat {rep + 1}/{repeats}, CPU s: " + ", ".join(
+            f"{name} {t[-1][0]:.2f}" for name, t in times.items()), flush=True)
+    rows = []
+    for name, t in times.items():
+        cpu, wall = (float(np.median([x[i] for x in t])) for i in (0, 1))
+        clock = wall if "cuda" in name else cpu
+        rows.append({"row": name, "cpu_s": cpu, "wall_s": wall, "updates_per_s": updates / clock,
+                     "cpu_s_all": [x[0] for x in t], "wall_s_all": [x[1] for x in t]})
+    rows.extend(peer_rows(bqm, IsingEngine(bqm), reads, sweeps))
     base = rows[0]["cpu_s"]
     for r in rows:
-        r["x_sa"] = base / (r["cpu_s"] if "cpu" in r["row"] or "SA" in r["row"] else r["wall_s"])
+        r["x_sa"] = base / (r["wall_s"] if "cuda" in r["row"] else r["cpu_s"])
     return rows
+
+
+def peer_rows(bqm, engine, reads: int, sweeps: int) -> list[dict]:
+    """dwave-pytorch-plugin's BlockSampler on the same model and colouring (empty if absent)."""
+    try:
+        from dwave.plugins.torch.models.boltzmann_machine import GraphRestrictedBoltzmannMachine
+        from dwave.plugins.torch.samplers.block_spin_sampler import BlockSampler
+    except ImportError as exc:
+        print(f"peer column skipped: dwave-pytorch-plugin not importable ({exc}); run with the "
+              "venv of bench/requirements-bench.txt", flush=True)
+        return []
+    n = bqm.num_variables
+    lin, (r, c, quad), _ = bqm.spin.to_numpy_vectors(variable_order=list(bqm.variables))
+    colour = np.empty(n, dtype=np.int64)
+    for k, cls in enumerate(engine.classes):
+        colour[cls.numpy()] = k
+    t0 = time.perf_counter()
+    grbm = GraphRestrictedBoltzmannMachine(nodes=range(n), edges=list(zip(r.tolist(), c.tolist(),
+                                                                          strict=True)))
+    with torch.no_grad():  # E = Σ h s + Σ J s s, the BQM's spin form (offset dropped)
+        grbm._linear.copy_(torch.as_tensor(lin, dtype=torch.float32))
+        grbm._quadratic.copy_(torch.as_tensor(quad, dtype=torch.float32))
+    sampler = BlockSampler(grbm, lambda v: int(colour[v]), num_chains=reads,
+                           schedule=[1.0] * sweeps, proposal_acceptance_criteria="Gibbs", seed=1)
+    print(f"peer: GRBM + BlockSampler construction {time.perf_counter() - t0:.1f} s wall",
+          flush=True)
+    spins, cpu, wall = timed(sampler.sample)
+    samples = spins.numpy().astype(np.int8)
+    mean_e = float(np.mean(bqm.energies((samples, range(n)))))
+    print(f"peer: mean energy after {sweeps} sweeps {mean_e:.1f}", flush=True)
+    return [{"row": "dwave-pytorch-plugin BlockSampler (Gibbs), sample()", "cpu_s": cpu,
+             "wall_s": wall, "updates_per_s": reads * sweeps * n / cpu}]
 
 
 def accuracy(reads: int, max_sweeps: int, start_sweeps: int) -> list[dict]:
@@ -171,6 +223,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--reads", type=int, default=1000)
     parser.add_argument("--sweeps", type=int, default=20, help="sweeps for the throughput part")
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved timings per row")
     parser.add_argument("--max-sweeps", type=int, default=3200)
     parser.add_argument("--start-sweeps", type=int, default=100)
     parser.add_argument("--device", default=None, help="extra torch device row, e.g. cuda")
@@ -179,7 +232,7 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args(argv)
     if args.quick:
-        args.sweeps, args.max_sweeps = 5, 400
+        args.sweeps, args.max_sweeps, args.repeats = 5, 400, 1
     set_threads(1)
     if args.device and args.device.startswith("cuda") and not torch.cuda.is_available():
         print("no CUDA device: GPU row skipped", flush=True)
@@ -187,7 +240,7 @@ def main(argv=None) -> int:
     info = machine_info()
     print(f"load average before: {info.get('load_average_1_5_15')}", flush=True)
     print(f"throughput: Pegasus P16 glass, {args.reads} reads x {args.sweeps} sweeps", flush=True)
-    tput = throughput(args.reads, args.sweeps, args.device)
+    tput = throughput(args.reads, args.sweeps, args.device, args.repeats)
     table1 = markdown_table(
         ["row", "CPU s", "wall s", "spin updates/s", "x SA (Gibbs)"],
         [[r["row"], f"{r['cpu_s']:.2f}", f"{r['wall_s']:.2f}", f"{r['updates_per_s']:.3g}",
@@ -217,6 +270,7 @@ def main(argv=None) -> int:
     (args.out / f"{stem}.md").write_text(
         f"# bench_bqm_sampler ({time.strftime('%Y-%m-%d %H:%M')})\n\n"
         f"command: python bench/bench_bqm_sampler.py {' '.join(argv or sys.argv[1:])}\n"
+        f"python: {sys.executable}\n"
         f"load average before/after: {info.get('load_average_1_5_15')} / "
         f"{info['load_average_after']}\n\n## Throughput\n\n{table1}\n\n"
         + (f"## Time to the accuracy bar\n\n{table2}\n" if table2 else "")

@@ -139,7 +139,7 @@ def _finish(bqm, engine, state_cols, extra_info, traces, num_reads):
     ss = dimod.SampleSet.from_samples(
         (samples, engine.variables),
         vartype=bqm.vartype,
-        energy=bqm.energies((samples, engine.variables)),
+        energy=engine.energies(state_cols, exact=True).cpu().numpy(),
         info=extra_info,
         sort_labels=False,
     )
@@ -182,16 +182,9 @@ def sample_gibbs(
     state = _initial(engine, torch, initial_states, num_reads, bqm.vartype, uniforms)
     betas = torch.full((num_reads,), float(beta), device=engine.device)
     stops = trace_sweeps(num_sweeps)
-    traces, done = [], 0
     t0 = time.perf_counter_ns()
-    for stop in list(stops + 1) + [num_sweeps]:
-        if stop > done:
-            engine.sweeps(state, betas, stop - done, uniforms)
-            done = stop
-            if stop - 1 in stops:
-                traces.append(engine.energies(state).cpu().numpy())
+    traces = engine.traced_sweeps(state, betas, num_sweeps, uniforms, stops).cpu().numpy()
     sampling_ns = time.perf_counter_ns() - t0
-    traces = np.stack(traces, axis=1) if traces else np.empty((num_reads, 0))
     info = {
         "num_sweeps": num_sweeps,
         "schedule": "fixed",
@@ -277,7 +270,6 @@ def sample_pt(
     else:  # column r*K + k: set r, slot k (initially at rung k)
         start = _initial(engine, torch, initial_states, num_reads, bqm.vartype, uniforms)
         state = start.repeat_interleave(K, dim=1)
-        state[engine.n] = 0.0
     # rung_of[r, k]: rung of chain (set r, slot k); chain_at[r, j]: slot at rung j
     chain_at = torch.arange(K, device=dev).repeat(num_reads, 1)
     ladder_t = torch.as_tensor(ladder, dtype=torch.float32, device=dev)
