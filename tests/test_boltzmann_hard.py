@@ -18,7 +18,6 @@ import dimod
 import networkx as nx
 import numpy as np
 import pytest
-import torch
 
 from sampling.boltzmann import BoltzmannSampler, SamplerArgumentError
 from sampling.convergence import ConvergenceWarning
@@ -29,13 +28,6 @@ SEED = 12  # exact samples fail the RMS bar on 0-5 % of seeds per case (measured
 FIELD = 0.5  # random-field scale: pins the global spin flip, whose mode would correlate every z
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """The torch engine on a loaded 2-core machine: 2 threads ran 15x slower than 1 here."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _graphs():

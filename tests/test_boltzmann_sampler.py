@@ -13,7 +13,6 @@ import dimod
 import dimod.testing
 import numpy as np
 import pytest
-import torch
 from dwave.preprocessing import SpinReversalTransformComposite
 
 from sampling.boltzmann import (
@@ -30,13 +29,6 @@ from sampling.enumeration import exact_distribution, exact_sample
 N_SAMPLES = 20_000
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """The torch engine ("gibbs", "pt") on a loaded 2-core machine: 2 threads ran 15x slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 NUM_SWEEPS = 100  # 20 000 reads x 100 sweeps x 12 spins: ~1 s per run
 
 

@@ -19,12 +19,6 @@ from cnn.features import (
 from rbm import build_stack
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def blobs(n_per_class, n_classes=3, dim=20, shift=4.0, seed=0):

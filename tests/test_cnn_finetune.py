@@ -17,13 +17,6 @@ from cnn import (
 from cnn.plots import filter_grid, plot_confusion_matrix, plot_filters, plot_learning_curves
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small problems: 2 threads on a loaded machine are far slower than 1 (docs/design.md §3)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 @pytest.fixture(scope="module")

@@ -7,13 +7,6 @@ import rbm
 from cnn import CNN, ArchitectureMismatchError, Layer, load_cnn, save_cnn
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small problems: 2 threads on a loaded machine are far slower than 1 (docs/design.md §3)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def _randomise(stack: rbm.RBMStack, seed: int = 0) -> rbm.RBMStack:

@@ -9,12 +9,6 @@ from sklearn.datasets import load_digits
 from cnn import CNN, Layer, SARefineConfig, anneal, finetune, refine_classifier
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 @pytest.mark.parametrize(("delta", "temperature"), [(0.5, 1.0), (1.0, 0.5), (0.1, 1.0)])

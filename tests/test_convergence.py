@@ -5,7 +5,6 @@ import warnings
 import dimod
 import numpy as np
 import pytest
-import torch
 
 from sampling.boltzmann import BoltzmannSampler, SamplerArgumentError
 from sampling.convergence import (
@@ -17,12 +16,6 @@ from sampling.convergence import (
 )
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def ar1(rho, chains, length, seed, start_sd=None):

@@ -26,13 +26,6 @@ TINY = ["--dataset", "digits", "--pretrain-epochs", "1", "--finetune-epochs", "5
         "--batch-size", "128", "--no-progress", "--no-plots"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small problems: 2 threads on a loaded machine are far slower than 1 (docs/design.md §3)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 @pytest.fixture(scope="module")

@@ -36,12 +36,6 @@ HIDDEN = 3.0  # the mock's hidden hardware inverse temperature
 FAST = dict(num_sweeps_hold=100, num_sweeps_anneal=50)  # substitute SA schedule used in tests
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def strong_rbm(n_v=10, n_h=6, std=1.5, seed=0):

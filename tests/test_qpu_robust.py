@@ -27,12 +27,6 @@ FAST = dict(num_sweeps_hold=100, num_sweeps_anneal=50)
 CANVAS = (1, 4, 4)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def pooled_conv(std, seed=0, pool_penalty=None):

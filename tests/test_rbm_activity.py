@@ -10,12 +10,6 @@ from rbm.activity import per_unit_activity
 from rbm.pretrain import PretrainConfig, init_layer, pretrain_layer, scheduled_lr
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 class DataGibbs:

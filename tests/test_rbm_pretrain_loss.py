@@ -12,12 +12,6 @@ from rbm.pretrain import PretrainConfig, layer_loss
 NO_DECAY = PretrainConfig(weight_decay=0.0)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def randomised_conv(pool, channels=2, dtype=torch.float64, seed=0):

@@ -8,12 +8,6 @@ from rbm import BernoulliRBM, ConvRBM, QuadraticModelSpec, default_pool_penalty
 from rbm.qm import POOL_PENALTY_MARGIN
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def randomise(model, seed=0, scale=1.0):

@@ -14,7 +14,6 @@ from concurrent.futures import ThreadPoolExecutor
 import dimod
 import numpy as np
 import pytest
-import torch
 
 from sampling.bqm_io import (
     ProblemFileError,
@@ -32,13 +31,6 @@ from sampling.diagnostics import sample_array
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """The torch engine ("gibbs", "pt") on a loaded 2-core machine: 2 threads ran 15x slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def random_bqm(n=8, seed=0, vartype="BINARY", labels=None):
