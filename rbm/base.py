@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["RBM", "set_validate_values", "check_unit_interval"]
+__all__ = ["RBM", "set_validate_values", "check_unit_interval", "random_int32"]
 
 _VALIDATE_VALUES = True
 
@@ -65,23 +66,37 @@ def _is_marked_sample(x: Tensor) -> bool:
     return tag is not None and not x.is_inference() and tag == x._version
 
 
+def random_int32(n: int, generator: torch.Generator | None, device: torch.device) -> Tensor:
+    """``n`` independent uniformly random 32-bit integers (int32, shape (n,)) on ``device``.
+
+    On CPU they come from a numpy ``SFC64`` bit generator seeded by one 63-bit draw of
+    ``generator`` (the torch default generator when None), so the stream is a function of the
+    torch generator's state (seeded runs repeat; a restored generator state repeats them) and
+    costs half of torch's mt19937 per bit (``docs/sampling.md``). Elsewhere torch's generator
+    on ``device`` draws them.
+    """
+    if device.type == "cpu":
+        seed = int(torch.randint(0, 2**63 - 1, (1,), generator=generator).item())
+        raw = np.random.SFC64(seed).random_raw((n + 1) // 2)  # uint64: two draws each
+        return torch.from_numpy(raw.view(np.int32)[:n])
+    bits = torch.empty(n, dtype=torch.int32, device=device)
+    return bits.random_(-(2**31), 2**31, generator=generator)
+
+
 def _bernoulli_(p: Tensor, generator: torch.Generator | None) -> Tensor:
     """A {0, 1} sample of Bernoulli(p) in ``p``'s dtype and shape; ``p`` may be overwritten.
 
     ``p`` must be a fresh tensor the caller owns. The draw is ``U < p`` with one fresh uniform U
     per unit, as ``torch.rand(p.shape) < p`` (3-4x faster than ``torch.bernoulli(p)`` on CPU).
-    Float32 on CPU takes a faster route still (the generator's float path spends as long
-    converting as drawing): each 64-bit draw of the generator gives two units 23 random bits,
-    made into floats ``U1 = 1 + j·2⁻²³`` in [1, 2) by setting the exponent bits (a bit view, no
-    conversion), and the sample is ``U1 < 1 + p``. P(on) is p rounded to the nearest multiple of
-    2⁻²³ (within 2⁻²⁴ of p, the resolution of ``torch.rand``; exactly 0 and 1 at p = 0 and 1).
+    Float32 on CPU takes a faster route: one 32-bit integer I of :func:`random_int32` per unit
+    (U = (I + 2³¹) / 2³², uniform on the 2³² grid) and the sample is ``I < 2³² p - 2³¹``, one
+    in-place comparison with the integers converted to float32 on the fly. P(on) is within
+    2⁻²⁴ of p (float32's spacing near 2³¹, the resolution of ``torch.rand``) and exactly 0 at
+    p = 0.
     """
     if p.dtype == torch.float32 and p.device.type == "cpu":
-        n = p.numel()
-        bits = torch.empty((n + 1) // 2, dtype=torch.int64, device=p.device)
-        bits.random_(-(2**63), None, generator=generator)  # full 64-bit range
-        ones = bits.view(torch.int32)[:n].bitwise_and_(0x007FFFFF).bitwise_or_(0x3F800000)
-        return _mark_sample(p.add_(1.0).gt_(ones.view(torch.float32).view(p.shape)))
+        bits = random_int32(p.numel(), generator, p.device).view(p.shape)
+        return _mark_sample(p.mul_(2.0**32).sub_(2.0**31).gt_(bits))
     u = torch.rand(p.shape, generator=generator, dtype=p.dtype, device=p.device)
     return _mark_sample(u.lt_(p))
 
@@ -182,6 +197,21 @@ class RBM(nn.Module):
     def _sample_h_scaled(self, scaled: Tensor, generator: torch.Generator | None) -> Tensor:
         """A hidden sample given ``beta * logits``, which it may overwrite (no grad)."""
         return _bernoulli_(scaled.sigmoid_(), generator)
+
+    @torch.no_grad()
+    def _gibbs_chain(
+        self, v: Tensor, betas: list[float], generator: torch.Generator | None
+    ) -> tuple[Tensor, Tensor]:
+        """One block-Gibbs sweep per β from ``v`` (validated once); the final ``(v, h)``.
+
+        The same draws as alternating ``sample_h_given_v`` / ``sample_v_given_h`` without their
+        per-call checks; subclasses may keep h in a faster internal layout between half-sweeps.
+        """
+        v = self._check_v_value(v)
+        for beta in betas:
+            h = self._sample_h_scaled(self._scaled_hidden_logits(v, beta), generator)
+            v = _bernoulli_(self._scaled_visible_logits(h, beta).sigmoid_(), generator)
+        return v, self._sample_h_scaled(self._scaled_hidden_logits(v, betas[-1]), generator)
 
     def _num_hidden_states_log(self, visible_shape: tuple[int, ...]) -> float:
         """log of the number of allowed hidden configurations (= hidden log sum at β = 0)."""

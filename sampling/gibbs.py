@@ -88,8 +88,12 @@ def block_gibbs(
 
 
 def _chain(model, v, betas, generator):
-    # The model validates v on the first half-sweep only: its samples are {0, 1} by construction
-    # and are not checked again when fed back (rbm.base.check_unit_interval).
+    # Our RBMs run the whole chain themselves (rbm.base.RBM._gibbs_chain: v validated once, h
+    # in the model's fastest layout between half-sweeps); any other model of the protocol goes
+    # through its public conditionals, whose samples are not checked again when fed back.
+    chain = getattr(model, "_gibbs_chain", None)
+    if chain is not None:
+        return chain(v, betas, generator)
     for beta in betas:
         h = model.sample_h_given_v(v, beta=beta, generator=generator)
         v = model.sample_v_given_h(h, beta=beta, generator=generator)
