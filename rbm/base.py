@@ -95,7 +95,12 @@ def _bernoulli_(p: Tensor, generator: torch.Generator | None) -> Tensor:
     p = 0.
     """
     if p.dtype == torch.float32 and p.device.type == "cpu":
-        bits = random_int32(p.numel(), generator, p.device).view(p.shape)
+        bits = random_int32(p.numel(), generator, p.device)
+        if p.ndim == 4 and not p.is_contiguous():  # channels-last: bits in p's memory order
+            b, c, h, w = p.shape
+            bits = bits.view(b, h, w, c).permute(0, 3, 1, 2)
+        else:
+            bits = bits.view(p.shape)
         return _mark_sample(p.mul_(2.0**32).sub_(2.0**31).gt_(bits))
     u = torch.rand(p.shape, generator=generator, dtype=p.dtype, device=p.device)
     return _mark_sample(u.lt_(p))

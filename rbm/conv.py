@@ -175,7 +175,9 @@ class ConvRBM(RBM):
         return self._transposed_conv(h, self.weight, self.visible_bias)
 
     # β folded into the (tiny) filters and biases: no extra pass over the logits.
-    def _scaled_hidden_logits(self, v: Tensor, beta: float) -> Tensor:
+    def _scaled_hidden_logits(self, v: Tensor, beta: float, channels_last: bool = False) -> Tensor:
+        if channels_last:  # oneDNN then writes the logits channels-last too
+            v = v.contiguous(memory_format=torch.channels_last)
         if beta == 1.0:
             return F.conv2d(v, self.weight, self.hidden_bias)
         return F.conv2d(v, self.weight * beta, self.hidden_bias * beta)
@@ -315,11 +317,19 @@ class ConvRBM(RBM):
     def _gibbs_chain(
         self, v: Tensor, betas: list[float], generator: torch.Generator | None
     ) -> tuple[Tensor, Tensor]:
-        """Block Gibbs with h phase-major between half-sweeps when pooling (see
-        :meth:`_sample_phases_`); without pooling, :meth:`RBM._gibbs_chain`."""
-        if not self._pooling:
-            return super()._gibbs_chain(v, betas, generator)
+        """Block Gibbs with h in the layout the next step wants between half-sweeps: with
+        pooling phase-major (see :meth:`_sample_phases_`), without it channels-last on CPU (the
+        hidden logits come out so, the sample keeps it, the transposed conv takes it: no copy).
+        The returned h is contiguous.
+        """
         v = self._check_v_value(v)
+        if not self._pooling:
+            last = self._channels_last_h(v)
+            for beta in betas:
+                h = self._sample_h_scaled(self._scaled_hidden_logits(v, beta, last), generator)
+                v = _bernoulli_(self._scaled_visible_logits(h, beta).sigmoid_(), generator)
+            h = self._sample_h_scaled(self._scaled_hidden_logits(v, betas[-1]), generator)
+            return v, h
         c, k = self.pool_size, self.n_filters
         weight, bias = self._phase_weight(), self.hidden_bias.repeat(c * c)
 
