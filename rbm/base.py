@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["RBM", "set_validate_values", "check_unit_interval", "random_int32"]
+__all__ = ["RBM", "set_validate_values", "check_unit_interval", "random_int32", "bit_source"]
 
 _VALIDATE_VALUES = True
 
@@ -66,42 +66,54 @@ def _is_marked_sample(x: Tensor) -> bool:
     return tag is not None and not x.is_inference() and tag == x._version
 
 
-def random_int32(n: int, generator: torch.Generator | None, device: torch.device) -> Tensor:
+def bit_source(generator: torch.Generator | None, device: torch.device):
+    """The random source of one whole Gibbs chain on ``device``: on CPU a numpy ``SFC64`` bit
+    generator seeded by one 63-bit draw of ``generator`` (so the chain is a function of the torch
+    generator's state: seeded runs repeat, a restored state repeats them); elsewhere
+    ``generator`` itself.
+    """
+    if device.type != "cpu" or isinstance(generator, np.random.SFC64):
+        return generator
+    return np.random.SFC64(int(torch.randint(0, 2**63 - 1, (1,), generator=generator).item()))
+
+
+def random_int32(n: int, generator, device: torch.device) -> Tensor:
     """``n`` independent uniformly random 32-bit integers (int32, shape (n,)) on ``device``.
 
-    On CPU they come from a numpy ``SFC64`` bit generator seeded by one 63-bit draw of
-    ``generator`` (the torch default generator when None), so the stream is a function of the
-    torch generator's state (seeded runs repeat; a restored generator state repeats them) and
-    costs half of torch's mt19937 per bit (``docs/sampling.md``). Elsewhere torch's generator
-    on ``device`` draws them.
+    ``generator`` is a torch generator (None: the default one) or a :func:`bit_source`. On CPU
+    the integers come from numpy's ``SFC64`` (half the cost per bit of torch's mt19937, measured
+    in ``docs/sampling.md``; a fresh one from :func:`bit_source` when given a torch generator);
+    elsewhere torch's generator on ``device`` draws them.
     """
     if device.type == "cpu":
-        seed = int(torch.randint(0, 2**63 - 1, (1,), generator=generator).item())
-        raw = np.random.SFC64(seed).random_raw((n + 1) // 2)  # uint64: two draws each
+        raw = bit_source(generator, device).random_raw((n + 1) // 2)  # uint64: two draws each
         return torch.from_numpy(raw.view(np.int32)[:n])
     bits = torch.empty(n, dtype=torch.int32, device=device)
     return bits.random_(-(2**31), 2**31, generator=generator)
 
 
-def _bernoulli_(p: Tensor, generator: torch.Generator | None) -> Tensor:
+def _bernoulli_(p: Tensor, generator) -> Tensor:
     """A {0, 1} sample of Bernoulli(p) in ``p``'s dtype and shape; ``p`` may be overwritten.
 
     ``p`` must be a fresh tensor the caller owns. The draw is ``U < p`` with one fresh uniform U
     per unit, as ``torch.rand(p.shape) < p`` (3-4x faster than ``torch.bernoulli(p)`` on CPU).
-    Float32 on CPU takes a faster route: one 32-bit integer I of :func:`random_int32` per unit
-    (U = (I + 2³¹) / 2³², uniform on the 2³² grid) and the sample is ``I < 2³² p - 2³¹``, one
-    in-place comparison with the integers converted to float32 on the fly. P(on) is within
-    2⁻²⁴ of p (float32's spacing near 2³¹, the resolution of ``torch.rand``) and exactly 0 at
-    p = 0.
+    On CPU each unit takes one 32-bit integer I of :func:`random_int32` (U = (I + 2³¹) / 2³²,
+    uniform on the 2³² grid) and the sample is ``I < 2³² p - 2³¹``, one in-place comparison
+    with the integers converted on the fly. In float32, P(on) is within 2⁻²⁴ of p (float32's
+    spacing near 2³¹, the resolution of ``torch.rand``) and exactly 0 at p = 0; in float64
+    within 2⁻³². ``generator``: a torch generator or a :func:`bit_source`.
     """
-    if p.dtype == torch.float32 and p.device.type == "cpu":
+    if p.device.type == "cpu":
         bits = random_int32(p.numel(), generator, p.device)
         if p.ndim == 4 and not p.is_contiguous():  # channels-last: bits in p's memory order
             b, c, h, w = p.shape
             bits = bits.view(b, h, w, c).permute(0, 3, 1, 2)
         else:
             bits = bits.view(p.shape)
-        return _mark_sample(p.mul_(2.0**32).sub_(2.0**31).gt_(bits))
+        if p.dtype in (torch.float32, torch.float64):
+            return _mark_sample(p.mul_(2.0**32).sub_(2.0**31).gt_(bits))
+        u = bits.to(torch.float64).add_(2.0**31).mul_(2.0**-32)
+        return _mark_sample(u.lt_(p).to(p.dtype))
     u = torch.rand(p.shape, generator=generator, dtype=p.dtype, device=p.device)
     return _mark_sample(u.lt_(p))
 
@@ -213,6 +225,7 @@ class RBM(nn.Module):
         per-call checks; subclasses may keep h in a faster internal layout between half-sweeps.
         """
         v = self._check_v_value(v)
+        generator = bit_source(generator, v.device)
         for beta in betas:
             h = self._sample_h_scaled(self._scaled_hidden_logits(v, beta), generator)
             v = _bernoulli_(self._scaled_visible_logits(h, beta).sigmoid_(), generator)

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .base import RBM, _as_float, _bernoulli_, _mark_sample, random_int32
+from .base import RBM, _as_float, _bernoulli_, _mark_sample, bit_source, random_int32
 from .dense import visible_bias_from_data
 from .qm import QuadraticModelSpec, conv_qm
 
@@ -323,6 +323,7 @@ class ConvRBM(RBM):
         The returned h is contiguous.
         """
         v = self._check_v_value(v)
+        generator = bit_source(generator, v.device)
         if not self._pooling:
             last = self._channels_last_h(v)
             for beta in betas:
