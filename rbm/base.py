@@ -104,16 +104,16 @@ def _bernoulli_(p: Tensor, generator) -> Tensor:
     within 2⁻³². ``generator``: a torch generator or a :func:`bit_source`.
     """
     if p.device.type == "cpu":
-        bits = random_int32(p.numel(), generator, p.device)
-        if p.ndim == 4 and not p.is_contiguous():  # channels-last: bits in p's memory order
-            b, c, h, w = p.shape
-            bits = bits.view(b, h, w, c).permute(0, 3, 1, 2)
-        else:
-            bits = bits.view(p.shape)
+        # the elementwise passes run over p's memory in order (channels-last p included)
+        flat = p if p.is_contiguous() else p.permute(0, 2, 3, 1)
+        if not flat.is_contiguous():
+            raise ValueError(f"_bernoulli_ needs a dense tensor, got strides {p.stride()}")
+        bits = random_int32(p.numel(), generator, p.device).view(flat.shape)
         if p.dtype in (torch.float32, torch.float64):
-            return _mark_sample(p.mul_(2.0**32).sub_(2.0**31).gt_(bits))
-        u = bits.to(torch.float64).add_(2.0**31).mul_(2.0**-32)
-        return _mark_sample(u.lt_(p).to(p.dtype))
+            flat.mul_(2.0**32).sub_(2.0**31).gt_(bits)
+        else:
+            flat.copy_(bits.to(torch.float64).add_(2.0**31).mul_(2.0**-32).lt_(flat))
+        return _mark_sample(p)
     u = torch.rand(p.shape, generator=generator, dtype=p.dtype, device=p.device)
     return _mark_sample(u.lt_(p))
 
