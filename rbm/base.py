@@ -97,20 +97,22 @@ def _bernoulli_(p: Tensor, generator) -> Tensor:
 
     ``p`` must be a fresh tensor the caller owns. The draw is ``U < p`` with one fresh uniform U
     per unit, as ``torch.rand(p.shape) < p`` (3-4x faster than ``torch.bernoulli(p)`` on CPU).
-    On CPU each unit takes one 32-bit integer I of :func:`random_int32` (U = (I + 2³¹) / 2³²,
-    uniform on the 2³² grid) and the sample is ``I < 2³² p - 2³¹``, one in-place comparison
-    with the integers converted on the fly. In float32, P(on) is within 2⁻²⁴ of p (float32's
-    spacing near 2³¹, the resolution of ``torch.rand``) and exactly 0 at p = 0; in float64
-    within 2⁻³². ``generator``: a torch generator or a :func:`bit_source`.
+    On CPU each unit takes one 32-bit integer of :func:`random_int32` (``generator``: a torch
+    generator or a :func:`bit_source`). Float32: 23 of its bits become a float
+    ``U1 = 1 + j·2⁻²³`` in [1, 2) by setting the exponent bits (a bit view, no conversion) and
+    the sample is ``U1 < 1 + p``; P(on) is p rounded to the nearest multiple of 2⁻²³ (within
+    2⁻²⁴ of p, the resolution of ``torch.rand``; exactly 0 and 1 at p = 0 and 1). Other dtypes:
+    U = (I + 2³¹) / 2³² in float64. The passes run over p's memory in order (channels-last p
+    included).
     """
     if p.device.type == "cpu":
-        # the elementwise passes run over p's memory in order (channels-last p included)
         flat = p if p.is_contiguous() else p.permute(0, 2, 3, 1)
         if not flat.is_contiguous():
             raise ValueError(f"_bernoulli_ needs a dense tensor, got strides {p.stride()}")
         bits = random_int32(p.numel(), generator, p.device).view(flat.shape)
-        if p.dtype in (torch.float32, torch.float64):
-            flat.mul_(2.0**32).sub_(2.0**31).gt_(bits)
+        if p.dtype == torch.float32:
+            ones = bits.bitwise_and_(0x007FFFFF).bitwise_or_(0x3F800000).view(torch.float32)
+            flat.add_(1.0).gt_(ones)
         else:
             flat.copy_(bits.to(torch.float64).add_(2.0**31).mul_(2.0**-32).lt_(flat))
         return _mark_sample(p)
