@@ -15,7 +15,10 @@ it (which bumps its autograd version counter) makes it an ordinary input again.
 Sampling compares one fresh uniform per unit with p (``U < p``, as ``torch.rand(...) < p``;
 :func:`_bernoulli_` has the details and a faster float32 route on CPU) instead of calling
 ``torch.bernoulli`` (3-4x slower on CPU), in place on freshly made logits, with β folded into the
-weights (dense, conv) so that no pass over the logits is spent on it.
+weights (dense, conv) so that no pass over the logits is spent on it. On CPU the random bits come
+from numpy's SFC64 (:func:`random_int32`, :func:`bit_source`: one per Gibbs chain, seeded from the
+torch generator), half the cost per bit of torch's mt19937. A whole chain runs in
+:meth:`RBM._gibbs_chain`, which subclasses may override to keep h in a faster layout.
 """
 
 from __future__ import annotations

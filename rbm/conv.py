@@ -35,6 +35,16 @@ def _positive_int(name: str, value) -> int:
     return value
 
 
+def _channels_last(x: Tensor) -> Tensor:
+    """``x`` ``(B, C, H, W)`` with channels-last strides. With C = 1 the memory is the same either
+    way and ``contiguous(memory_format=channels_last)`` keeps the plain strides, from which oneDNN
+    would write a plain (not channels-last) output: the strides are set explicitly then."""
+    if x.shape[1] == 1 and x.is_contiguous():
+        b, _, h, w = x.shape
+        return x.as_strided(x.shape, (h * w, 1, w, 1))
+    return x.contiguous(memory_format=torch.channels_last)
+
+
 class ConvRBM(RBM):
     """A convolutional RBM with optional probabilistic max-pooling (Lee et al. 2009).
 
@@ -177,7 +187,7 @@ class ConvRBM(RBM):
     # β folded into the (tiny) filters and biases: no extra pass over the logits.
     def _scaled_hidden_logits(self, v: Tensor, beta: float, channels_last: bool = False) -> Tensor:
         if channels_last:  # oneDNN then writes the logits channels-last too
-            v = v.contiguous(memory_format=torch.channels_last)
+            v = _channels_last(v)
         if beta == 1.0:
             return F.conv2d(v, self.weight, self.hidden_bias)
         return F.conv2d(v, self.weight * beta, self.hidden_bias * beta)
