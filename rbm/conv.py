@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .base import RBM, _as_float, _mark_sample
+from .base import RBM, _as_float, _bernoulli_, _mark_sample, bit_source, random_int32
 from .dense import visible_bias_from_data
 from .qm import QuadraticModelSpec, conv_qm
 
@@ -33,6 +33,16 @@ def _positive_int(name: str, value) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise ValueError(f"{name} must be a positive int, got {value!r}")
     return value
+
+
+def _channels_last(x: Tensor) -> Tensor:
+    """``x`` ``(B, C, H, W)`` with channels-last strides. With C = 1 the memory is the same either
+    way and ``contiguous(memory_format=channels_last)`` keeps the plain strides, from which oneDNN
+    would write a plain (not channels-last) output: the strides are set explicitly then."""
+    if x.shape[1] == 1 and x.is_contiguous():
+        b, _, h, w = x.shape
+        return x.as_strided(x.shape, (h * w, 1, w, 1))
+    return x.contiguous(memory_format=torch.channels_last)
 
 
 class ConvRBM(RBM):
@@ -175,7 +185,9 @@ class ConvRBM(RBM):
         return self._transposed_conv(h, self.weight, self.visible_bias)
 
     # β folded into the (tiny) filters and biases: no extra pass over the logits.
-    def _scaled_hidden_logits(self, v: Tensor, beta: float) -> Tensor:
+    def _scaled_hidden_logits(self, v: Tensor, beta: float, channels_last: bool = False) -> Tensor:
+        if channels_last:  # oneDNN then writes the logits channels-last too
+            v = _channels_last(v)
         if beta == 1.0:
             return F.conv2d(v, self.weight, self.hidden_bias)
         return F.conv2d(v, self.weight * beta, self.hidden_bias * beta)
@@ -184,6 +196,10 @@ class ConvRBM(RBM):
         if beta == 1.0:
             return self._visible_logits(h)
         return self._transposed_conv(h, self.weight * beta, self.visible_bias * beta)
+
+    def _channels_last_h(self, x: Tensor) -> bool:
+        """Whether :meth:`_transposed_conv` takes h in channels-last memory (no copy then)."""
+        return x.device.type == "cpu" and x.dtype == torch.float32 and self.in_channels == 1
 
     def _transposed_conv(self, h: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
         """``conv_transpose2d(h, weight) + bias`` (per channel), computed the fast way per device.
@@ -197,7 +213,7 @@ class ConvRBM(RBM):
         Otherwise (GPU, several channels, other dtypes) it is ``conv_transpose2d`` without bias,
         and the bias is added afterwards.
         """
-        if h.device.type == "cpu" and h.dtype == torch.float32 and self.in_channels == 1:
+        if self._channels_last_h(h):
             per_filter = F.conv2d(
                 h.contiguous(memory_format=torch.channels_last),
                 weight.flip((2, 3)),
@@ -246,24 +262,110 @@ class ConvRBM(RBM):
         return self._unblocks(self._block_probs(logits, beta)[..., :-1])
 
     def _sample_h_scaled(self, scaled: Tensor, generator: torch.Generator | None) -> Tensor:
-        """With pooling: one categorical draw per block over [its units, "all off"].
-
-        Unnormalised weights ``exp(x - m)`` (x = β·logits, m = max(0, max x) of the block; "all
-        off" weighs ``exp(-m)``), one cumulative sum and one uniform per block scaled by the
-        block's total: the unit chosen is the first whose cumulative weight reaches it.
-        """
+        """With pooling: one categorical draw per block over [its units, "all off"]
+        (:meth:`_sample_phases_`, on a phase-major copy of the logits)."""
         if not self._pooling:
             return super()._sample_h_scaled(scaled, generator)
-        blocks = self._blocks(scaled)  # (B, K, H'/c, W'/c, c*c), ours to overwrite
-        n = blocks.shape[-1]
-        top = blocks.amax(-1, keepdim=True).clamp_(min=0.0)
-        weights = blocks.sub_(top).exp_()
-        cum = weights.cumsum(-1)
-        total = top.neg_().exp_().add_(cum[..., -1:])  # exp(-m) + Σ exp(x - m)
-        u = torch.rand(total.shape, generator=generator, dtype=total.dtype, device=total.device)
-        choice = (u.mul_(total) > cum).sum(-1, keepdim=True)  # in [0, n]; n means "all off"
-        units = torch.arange(n, device=scaled.device)
-        return _mark_sample(self._unblocks((choice == units).to(scaled.dtype)))
+        b, k, ho, wo = scaled.shape
+        c = self.pool_size
+        phases = scaled.view(b, k, ho // c, c, wo // c, c).permute(0, 3, 5, 1, 2, 4).contiguous()
+        return _mark_sample(self._from_phases(self._sample_phases_(phases, generator)))
+
+    # Pooled sampling works in a *phase-major* layout: (B, c, c, K, H'/c, W'/c), where
+    # phases[:, a, b, k, i, j] is detection unit (k, c·i + a, c·j + b). The c² units of a block are
+    # then c² contiguous slabs, so the block softmax is a few vectorised elementwise passes, and
+    # the hidden logits come straight in that layout from one stride-c convolution.
+    def _phase_weight(self) -> Tensor:
+        """``(c²·K, C, w + c - 1, w + c - 1)``: the filters at every offset of a c×c block.
+
+        ``conv2d(v, _phase_weight(), stride=c)`` gives the hidden logits phase-major
+        ``(B, c²·K, H'/c, W'/c)``, with the bias ``hidden_bias.repeat(c²)``.
+        """
+        c, w = self.pool_size, self.kernel_size
+        k, ch = self.n_filters, self.in_channels
+        out = self.weight.new_zeros(c, c, k, ch, w + c - 1, w + c - 1)
+        for a in range(c):
+            for b in range(c):
+                out[a, b, :, :, a:a + w, b:b + w] = self.weight
+        return out.view(c * c * k, ch, w + c - 1, w + c - 1)
+
+    def _sample_phases_(self, x: Tensor, generator: torch.Generator | None) -> Tensor:
+        """A pooled hidden sample from phase-major β·logits ``x`` ``(B, c, c, K, H'/c, W'/c)``,
+        overwritten with the {0, 1} sample (same shape).
+
+        Per block, weights ``exp(x - m)`` (m = max(0, max x) of the block; "all off" weighs
+        ``exp(-m)``), their running sums S_1..S_{c²} and one uniform u scaled by the total T: the
+        unit chosen is the a with S_{a-1} <= uT < S_a ("all off" when uT >= S_{c²}). The
+        indicators [uT < S_a] are monotone in a, so their differences are the one-hot sample.
+        One 32-bit integer per block (:func:`rbm.base.random_int32`) makes u.
+        """
+        b = x.shape[0]
+        n = x[0, 0, 0].numel()
+        slabs = x.view(b, -1, n)  # (B, c², units per phase), contiguous
+        top = slabs.amax(1).clamp_(min=0.0)
+        slabs.sub_(top.unsqueeze(1)).exp_()
+        for a in range(1, slabs.shape[1]):
+            slabs[:, a].add_(slabs[:, a - 1])
+        total = top.neg_().exp_().add_(slabs[:, -1]).mul_(2.0**-32)
+        bits = random_int32(total.numel(), generator, x.device).view(total.shape)
+        threshold = bits.to(x.dtype).add_(2.0**31).mul_(total)  # u·T, u = (I + 2³¹) / 2³²
+        slabs.gt_(threshold.unsqueeze(1))
+        for a in range(slabs.shape[1] - 1, 0, -1):
+            slabs[:, a].sub_(slabs[:, a - 1])
+        return x
+
+    def _from_phases(self, x: Tensor, channels_last: bool = False) -> Tensor:
+        """Phase-major ``(B, c, c, K, H'/c, W'/c)`` → ``(B, K, H', W')`` (a copy), contiguous or,
+        with ``channels_last``, in channels-last memory (the layout the CPU transposed conv uses).
+        """
+        b, c, _, k, hp, wp = x.shape
+        if channels_last:
+            return x.permute(0, 4, 1, 5, 2, 3).reshape(b, hp * c, wp * c, k).permute(0, 3, 1, 2)
+        return x.permute(0, 3, 4, 1, 5, 2).reshape(b, k, hp * c, wp * c)
+
+    @torch.no_grad()
+    def _gibbs_chain(
+        self, v: Tensor, betas: list[float], generator: torch.Generator | None
+    ) -> tuple[Tensor, Tensor]:
+        """Block Gibbs with h in the layout the next step wants between half-sweeps: with
+        pooling phase-major (see :meth:`_sample_phases_`), without it channels-last on CPU (the
+        hidden logits come out so, the sample keeps it, the transposed conv takes it: no copy).
+        The returned h is contiguous.
+        """
+        v = self._check_v_value(v)
+        generator = bit_source(generator, v.device)
+        if not self._pooling:
+            last = self._channels_last_h(v)
+            for beta in betas:
+                h = self._sample_h_scaled(self._scaled_hidden_logits(v, beta, last), generator)
+                v = _bernoulli_(self._scaled_visible_logits(h, beta).sigmoid_(), generator)
+            h = self._sample_h_scaled(self._scaled_hidden_logits(v, betas[-1]), generator)
+            return v, h
+        c, k = self.pool_size, self.n_filters
+        # One input channel: the stride-c conv writes the logits phase-major at the cost of the
+        # plain conv (measured); with several, its (w + c - 1)²/w² more FLOPs cost more than
+        # the plain conv and one permuting copy.
+        direct = self.in_channels == 1
+        if direct:
+            weight, bias = self._phase_weight(), self.hidden_bias.repeat(c * c)
+
+        def sample_h(v: Tensor, beta: float) -> Tensor:
+            if direct:
+                logits = F.conv2d(v, weight * beta, bias * beta, stride=c).contiguous()
+                b, _, hp, wp = logits.shape
+                phases = logits.view(b, c, c, k, hp, wp)
+            else:
+                logits = self._scaled_hidden_logits(v, beta)
+                b, _, ho, wo = logits.shape
+                phases = logits.view(b, k, ho // c, c, wo // c, c).permute(0, 3, 5, 1, 2, 4)
+                phases = phases.contiguous()
+            return self._sample_phases_(phases, generator)
+
+        for beta in betas:
+            h = self._from_phases(sample_h(v, beta), channels_last=True)
+            v = _bernoulli_(self._scaled_visible_logits(h, beta).sigmoid_(), generator)
+        h = self._from_phases(sample_h(v, betas[-1]))
+        return v, _mark_sample(h)
 
     def _num_hidden_states_log(self, visible_shape) -> float:
         if not self._pooling:

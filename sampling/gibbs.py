@@ -2,9 +2,11 @@
 
 One *sweep* samples every hidden unit given the visible ones, then every visible unit given the
 hidden ones (h ~ p(h | v, β), v ~ p(v | h, β)); after the last sweep the returned h is drawn from
-p(h | v_final, β), so ``(v, h)`` is one joint state of the chain. The model's own
-``sample_h_given_v`` / ``sample_v_given_h`` do the work, so probabilistic max-pooling (at most one
-detection unit on per block) is handled exactly wherever the model supports it.
+p(h | v_final, β), so ``(v, h)`` is one joint state of the chain. The model's own conditionals do
+the work (``RBM._gibbs_chain`` for the RBMs here, which keeps h in the model's fastest layout
+between half-sweeps; ``sample_h_given_v`` / ``sample_v_given_h`` for any other model of the
+protocol), so probabilistic max-pooling (at most one detection unit on per block) is handled
+exactly wherever the model supports it.
 
 - CD-k (Hinton 2002): every call starts the chains at the data (``v_data``; for a conv canvas
   smaller than the images, at random crops of it, one per chain) and runs k sweeps.
@@ -88,8 +90,12 @@ def block_gibbs(
 
 
 def _chain(model, v, betas, generator):
-    # The model validates v on the first half-sweep only: its samples are {0, 1} by construction
-    # and are not checked again when fed back (rbm.base.check_unit_interval).
+    # Our RBMs run the whole chain themselves (rbm.base.RBM._gibbs_chain: v validated once, h
+    # in the model's fastest layout between half-sweeps); any other model of the protocol goes
+    # through its public conditionals, whose samples are not checked again when fed back.
+    chain = getattr(model, "_gibbs_chain", None)
+    if chain is not None:
+        return chain(v, betas, generator)
     for beta in betas:
         h = model.sample_h_given_v(v, beta=beta, generator=generator)
         v = model.sample_v_given_h(h, beta=beta, generator=generator)
