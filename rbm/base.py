@@ -302,7 +302,7 @@ class RBM(nn.Module):
     def free_energy(self, v: Tensor, beta: float = 1.0) -> Tensor:
         """``F_β(v) = -(1/β) log Σ_h exp(-β E(v, h))``, shape (B,); ``p_β(v) ∝ exp(-β F_β(v))``.
 
-        At the default β = 1 this is the F(v) of DESIGN.md §1; it is differentiable in the
+        At the default β = 1 this is the F(v) of docs/design.md §1; it is differentiable in the
         parameters (the pretraining loss uses it).
         """
         if not beta > 0:
