@@ -32,11 +32,10 @@ not reachable (only their abstracts), so layer sizes, learning rates and iterati
 * negative phase, one sampler per layer (fresh for each layer-1 run), all aimed at β = 1:
   ``cd1``, ``cd10`` (block Gibbs from the data), ``pcd`` (PCD-1, 64 persistent chains), ``sa``
   (dwave-samplers SA, 10 sweeps, linear β schedule 0.1 → 1: Boltzmann-correct), ``sa-quench``
-  (Job & Adachi's two sweeps, β = 0.1 then 1, through the library's ``sa`` sampler, whose
-  dwave-samplers ``randomize_order=True`` picks each of a sweep's n updates uniformly at random,
-  so a "sweep" leaves ~37 % of the units untouched), ``gibbs-quench`` (the same two-sweep
-  schedule as block Gibbs from uniform noise, the library's ``annealed`` sampler: every unit
-  updated once per sweep, as a sequential-order SA sweep would), ``mock-qpu`` (Pegasus P16
+  (Job & Adachi's two sweeps, β = 0.1 then 1, through the library's ``sa`` sampler, which
+  scans every unit once per sweep: ``sampling.schedules.sa_parameters``), ``gibbs-quench`` (the
+  same two-sweep schedule as block Gibbs from uniform noise, the library's ``annealed`` sampler:
+  every unit updated once per sweep as well), ``mock-qpu`` (Pegasus P16
   ``MockDWaveSampler`` whose substitute samples ``exp(-3 · E_programmed)``: a hidden hardware
   temperature factor ``hardware_beta=3``; initial guess ``beta_hw=1`` and ``calibrate=True``, so
   the backend learns β_hw from the samples by maximum pseudo-likelihood; majority-vote

@@ -93,7 +93,7 @@ def sa_parameters(
     (num_sweeps,); it must end at the target β), ``proposal_acceptance_criteria="Gibbs"`` (heat-bath
     updates) and ``randomize_order=False``: a systematic scan that updates every variable exactly
     once per sweep (the Boltzmann distribution stays stationary). dwave-samplers'
-    ``randomize_order=True`` draws n sites *with replacement* per sweep, so about e⁻¹ ≈ 37 % of the
+    A random order (``randomize_order`` true) draws n sites *with replacement* per sweep, so about e⁻¹ ≈ 37 % of the
     variables are not touched in a sweep: harmless over hundreds of sweeps, fatal to short schedules
     such as the two-sweep ``quench`` (64 independent spins with p(1) = 0.001 started at 1 keep a mean
     of 0.21 after the quench and 0.36 after one fixed-β sweep, instead of 0.001).
