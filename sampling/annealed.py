@@ -29,32 +29,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor
 
 from sampling.base import NegativeSampler, model_dtype
-from sampling.gibbs import _sweeps, block_gibbs, random_visible
-from sampling.schedules import beta_schedule
+from sampling.gibbs import block_gibbs, random_visible
+from sampling.schedules import AnnealingSchedule
 
 __all__ = ["AnnealedGibbsSampler"]
-
-
-class AnnealingSchedule:
-    """Sweep count and β schedule shared by the annealing samplers (``annealed`` and ``sa``)."""
-
-    beta: float
-
-    def _set_schedule(self, k: int | None, num_sweeps: int | None,
-                      schedule: str | Sequence[float], beta_start: float | None) -> None:
-        self.num_sweeps = _sweeps(k, num_sweeps, default=10, name="num_sweeps")
-        self.schedule = schedule if isinstance(schedule, str) else tuple(float(b) for b in schedule)
-        self.beta_start = beta_start
-        self.betas()  # validate now: unknown names, schedules that end elsewhere than β
-
-    def betas(self) -> np.ndarray:
-        """The β of every sweep of the next call, shape (sweeps,), ending at ``self.beta``."""
-        return beta_schedule(self.schedule, self.beta, self.num_sweeps, self.beta_start)
 
 
 class AnnealedGibbsSampler(AnnealingSchedule, NegativeSampler):

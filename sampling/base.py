@@ -28,38 +28,15 @@ Examples:
 from __future__ import annotations
 
 import math
-import operator
 import time
 from typing import Any
 
 import torch
 from torch import Tensor
 
+from sampling.checks import check_beta, check_positive_int  # noqa: F401  (re-exported)
+
 __all__ = ["NegativeSampler", "check_beta", "check_canvas", "model_device", "model_dtype"]
-
-
-def check_beta(beta: float) -> float:
-    """Return ``beta`` as a float, or raise ``ValueError`` unless it is positive and finite."""
-    try:
-        value = float(beta)
-    except (TypeError, ValueError):
-        raise ValueError(f"beta must be a positive finite number, got {beta!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"beta must be a positive finite number, got {beta!r}")
-    return value
-
-
-def check_positive_int(value: Any, name: str) -> int:
-    """Return ``value`` as an int, or raise ``ValueError`` unless it is an integer >= 1."""
-    try:
-        if isinstance(value, bool):
-            raise TypeError
-        number = operator.index(value)
-    except TypeError:
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}") from None
-    if number < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {number}")
-    return number
 
 
 def model_device(model: torch.nn.Module) -> torch.device:

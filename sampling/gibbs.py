@@ -31,7 +31,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from sampling.base import NegativeSampler, check_positive_int, model_dtype
+from sampling.base import NegativeSampler, model_dtype
+from sampling.checks import resolve_sweeps
 
 __all__ = ["GibbsSampler", "block_gibbs", "chunk_size", "random_visible", "start_from_data"]
 
@@ -180,7 +181,7 @@ class GibbsSampler(NegativeSampler):
             seed=seed,
             device=device,
         )
-        self.k = _sweeps(k, num_sweeps, default=1, name="k")
+        self.k = resolve_sweeps(k, num_sweeps, default=1, name="k")
         if init not in ("data", "random"):
             raise ValueError(f"init must be 'data' or 'random', got {init!r}")
         self.init = init
@@ -223,11 +224,3 @@ class GibbsSampler(NegativeSampler):
 
     def _describe(self) -> str:
         return f"k={self.k}, init={self.init!r}, " + super()._describe()
-
-
-def _sweeps(k: int | None, num_sweeps: int | None, default: int, name: str) -> int:
-    """Resolve the ``k`` / ``num_sweeps`` aliases (both given and different is an error)."""
-    if k is not None and num_sweeps is not None and int(k) != int(num_sweeps):
-        raise ValueError(f"k={k} and num_sweeps={num_sweeps} are aliases; give one of them")
-    value = k if k is not None else num_sweeps
-    return check_positive_int(default if value is None else value, name)

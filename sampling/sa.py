@@ -43,10 +43,9 @@ import torch
 from dwave.samplers import SimulatedAnnealingSampler
 from torch import Tensor
 
-from sampling.annealed import AnnealingSchedule
 from sampling.base import NegativeSampler, model_dtype
 from sampling.bqm import pooling_violations, sampleset_to_array, spec_to_bqm
-from sampling.schedules import sa_parameters
+from sampling.schedules import AnnealingSchedule, sa_parameters
 
 __all__ = ["SimulatedAnnealingNegativeSampler"]
 

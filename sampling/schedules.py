@@ -25,7 +25,9 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["SCHEDULES", "beta_schedule", "sa_parameters"]
+from sampling.checks import resolve_sweeps
+
+__all__ = ["SCHEDULES", "AnnealingSchedule", "beta_schedule", "sa_parameters"]
 
 #: Named schedules. ``quench`` is the two-sweep schedule of Job & Adachi 2020 (arXiv:2009.00134):
 #: one hot sweep, then one sweep at the target β; it matched a D-Wave as a negative-phase sampler.
@@ -122,3 +124,20 @@ def sa_parameters(
         kwargs["initial_states"] = initial_states
         kwargs["initial_states_generator"] = "none"
     return kwargs
+
+
+class AnnealingSchedule:
+    """Sweep count and β schedule shared by the annealing samplers (``annealed`` and ``sa``)."""
+
+    beta: float
+
+    def _set_schedule(self, k: int | None, num_sweeps: int | None,
+                      schedule: str | Sequence[float], beta_start: float | None) -> None:
+        self.num_sweeps = resolve_sweeps(k, num_sweeps, default=10, name="num_sweeps")
+        self.schedule = schedule if isinstance(schedule, str) else tuple(float(b) for b in schedule)
+        self.beta_start = beta_start
+        self.betas()  # validate now: unknown names, schedules that end elsewhere than β
+
+    def betas(self) -> np.ndarray:
+        """The β of every sweep of the next call, shape (sweeps,), ending at ``self.beta``."""
+        return beta_schedule(self.schedule, self.beta, self.num_sweeps, self.beta_start)
