@@ -19,8 +19,6 @@ from cnn.features import (
 from rbm import build_stack
 
 
-
-
 def blobs(n_per_class, n_classes=3, dim=20, shift=4.0, seed=0):
     """Gaussian classes N(shift·e_y, I): means √2·shift apart, so each pairwise Bayes error is
     Φ(-shift/√2) (0.2 % for shift 4) and the 3-class one below 0.5 %."""

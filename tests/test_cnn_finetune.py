@@ -17,8 +17,6 @@ from cnn import (
 from cnn.plots import filter_grid, plot_confusion_matrix, plot_filters, plot_learning_curves
 
 
-
-
 @pytest.fixture(scope="module")
 def digits():
     """600 train / 300 test 8x8 digits in [0, 1], shape (N, 1, 8, 8)."""

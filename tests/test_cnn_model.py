@@ -7,8 +7,6 @@ import rbm
 from cnn import CNN, ArchitectureMismatchError, Layer, load_cnn, save_cnn
 
 
-
-
 def _randomise(stack: rbm.RBMStack, seed: int = 0) -> rbm.RBMStack:
     """Give every RBM non-trivial weights and negative hidden biases (as pretraining does)."""
     g = torch.Generator().manual_seed(seed)

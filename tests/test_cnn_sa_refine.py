@@ -9,8 +9,6 @@ from sklearn.datasets import load_digits
 from cnn import CNN, Layer, SARefineConfig, anneal, finetune, refine_classifier
 
 
-
-
 @pytest.mark.parametrize(("delta", "temperature"), [(0.5, 1.0), (1.0, 0.5), (0.1, 1.0)])
 def test_acceptance_follows_the_metropolis_rule(delta, temperature):
     """Every move raises the energy by exactly delta, so each is accepted with probability

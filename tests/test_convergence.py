@@ -16,8 +16,6 @@ from sampling.convergence import (
 )
 
 
-
-
 def ar1(rho, chains, length, seed, start_sd=None):
     """AR(1) chains x_t = rho x_{t-1} + sqrt(1 - rho^2) e_t: stationary N(0, 1), tau = (1+rho)/(1-rho)."""
     rng = np.random.default_rng(seed)

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import json
 import math
-import tomllib
 
 import pytest
+import tomllib
 import torch
 import torch.nn.functional as F
 
@@ -117,9 +117,8 @@ def test_resize_through_train_py_keeps_labels_aligned_and_values_in_range(runs):
                                    F.avg_pool2d(full.x_train[full.y_train == c].mean(0), 2))
     # and the pipeline runs on it: a 16-visible dense RBM, fine-tuned on 4x4 inputs
     out = runs("fc8", "--resize", "4x4", "--sampler", "cd")
-    from rbm import load_stack
-
     from cnn import load_cnn
+    from rbm import load_stack
 
     assert load_stack(out / "checkpoints" / "stack.pt").input_shape == (1, 4, 4)
     assert load_cnn(out / "checkpoints" / "cnn.pt").input_shape == (1, 4, 4)

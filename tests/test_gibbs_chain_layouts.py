@@ -24,12 +24,6 @@ from sampling.exact import exact_marginal
 N = 20_000
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def two_channel_pooled() -> ConvRBM:

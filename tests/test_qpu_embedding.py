@@ -14,7 +14,6 @@ from dwave.embedding import embed_bqm, majority_vote
 from dwave.system.temperatures import effective_field
 
 from sampling.qpu.calibration import TemperatureCalibrator, effective_fields, mpl_beta
-from sampling.qpu.ising import LogicalIsing
 from sampling.qpu.embedding import (
     EmbeddedProblem,
     EmbeddingCache,
@@ -23,6 +22,7 @@ from sampling.qpu.embedding import (
     search_embedding,
     tile_edges,
 )
+from sampling.qpu.ising import LogicalIsing
 
 
 def pegasus_edges(m=3):

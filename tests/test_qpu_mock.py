@@ -15,7 +15,7 @@ import pytest
 import requests
 import torch
 
-from rbm import BernoulliRBM, ConvRBM
+from rbm import ConvRBM
 from sampling import make_sampler
 from sampling.bqm import spec_to_bqm
 from sampling.diagnostics import compare_to_exact, within_noise_floor
@@ -31,6 +31,7 @@ from sampling.qpu import (
     qpu_token_configured,
 )
 from sampling.qpu.mock import make_mock_dwave_sampler
+from tests.models import seeded_dense_rbm
 
 HIDDEN = 3.0  # the mock's hidden hardware inverse temperature
 FAST = dict(num_sweeps_hold=100, num_sweeps_anneal=50)  # substitute SA schedule used in tests
@@ -39,13 +40,7 @@ FAST = dict(num_sweeps_hold=100, num_sweeps_anneal=50)  # substitute SA schedule
 
 
 def strong_rbm(n_v=10, n_h=6, std=1.5, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    m = BernoulliRBM(n_v, n_h)
-    with torch.no_grad():
-        m.weight.copy_(std * torch.randn(n_v, n_h, generator=g))
-        m.visible_bias.copy_(0.5 * torch.randn(n_v, generator=g))
-        m.hidden_bias.copy_(0.5 * torch.randn(n_h, generator=g))
-    return m
+    return seeded_dense_rbm(n_v, n_h, std, seed)
 
 
 def mock_sampler(**kw):

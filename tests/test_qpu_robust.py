@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from rbm import BernoulliRBM, ConvRBM
+from rbm import ConvRBM
 from sampling.bqm import spec_to_bqm
 from sampling.diagnostics import compare_to_exact, within_noise_floor
 from sampling.enumeration import exact_distribution
@@ -22,6 +22,7 @@ from sampling.qpu import MockQPUSampler, QPUSamplingError, TemperatureCalibrator
 from sampling.qpu.errors import QPURangeError
 from sampling.qpu.mock import REALISTIC_NOISE, BoltzmannSubstitute, Noise
 from sampling.qpu.pooling import modest_pool_penalty
+from tests.models import seeded_dense_rbm
 
 FAST = dict(num_sweeps_hold=100, num_sweeps_anneal=50)
 CANVAS = (1, 4, 4)
@@ -41,13 +42,7 @@ def pooled_conv(std, seed=0, pool_penalty=None):
 
 
 def dense(std, n_v=10, n_h=6, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    m = BernoulliRBM(n_v, n_h)
-    with torch.no_grad():
-        m.weight.copy_(std * torch.randn(n_v, n_h, generator=g))
-        m.visible_bias.copy_(0.5 * torch.randn(n_v, generator=g))
-        m.hidden_bias.copy_(0.5 * torch.randn(n_h, generator=g))
-    return m
+    return seeded_dense_rbm(n_v, n_h, std, seed)
 
 
 def pooled_reports(model, v, h):

@@ -10,8 +10,6 @@ from rbm.activity import per_unit_activity
 from rbm.pretrain import PretrainConfig, init_layer, pretrain_layer, scheduled_lr
 
 
-
-
 class DataGibbs:
     """CD-1 written inline (tests of rbm/ do not import sampling/)."""
 

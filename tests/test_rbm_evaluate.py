@@ -17,8 +17,6 @@ from rbm import (
 )
 
 
-
-
 def randomise(model, seed=0, scale=1.0):
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():

@@ -9,14 +9,6 @@ import torch
 from rbm import BernoulliRBM, ConvRBM, visible_bias_from_data
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 # ---------------------------------------------------------------- independent reference code
 def all_binary(shape):
     n = math.prod(shape)

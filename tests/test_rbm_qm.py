@@ -8,8 +8,6 @@ from rbm import BernoulliRBM, ConvRBM, QuadraticModelSpec, default_pool_penalty
 from rbm.qm import POOL_PENALTY_MARGIN
 
 
-
-
 def randomise(model, seed=0, scale=1.0):
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():

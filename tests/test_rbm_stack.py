@@ -19,8 +19,6 @@ from rbm import (
 )
 
 
-
-
 # ---------------------------------------------------------------- parse_layers
 def test_parse_layers():
     assert parse_layers("16x5p2,32x5,fc64") == [

@@ -27,13 +27,6 @@ pytestmark = pytest.mark.slow
 N = 20_000
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # docs/design.md §3: 2-thread torch collapses on a loaded 2-core machine; 1 thread is steady.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def dense(std: float, seed: int) -> BernoulliRBM:

@@ -23,13 +23,6 @@ TORCH_BACKENDS = ("cd", "pcd", "annealed")
 ALL_BACKENDS = ("cd", "pcd", "annealed", "sa", "exact")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # docs/design.md §3: 2-thread torch collapses on a loaded 2-core machine; 1 thread is steady.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def dense_model(n_visible=10, n_hidden=6, std=1.0, seed=0) -> BernoulliRBM:

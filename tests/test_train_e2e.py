@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import json
 import math
-import tomllib
 
 import pytest
+import tomllib
 import torch
 
 import train
-from tests.chance import digits_chance
 from cnn import augment_pixels
+from tests.chance import digits_chance
 
 TINY = ["--dataset", "digits", "--layers", "4x3p2", "--pretrain-epochs", "1", "--finetune-epochs", "2",
         "--batch-size", "128", "--no-progress", "--no-plots"]

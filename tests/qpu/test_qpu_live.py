@@ -15,9 +15,10 @@ import numpy as np
 import pytest
 import torch
 
-from rbm import BernoulliRBM, ConvRBM
+from rbm import ConvRBM
 from sampling import make_sampler
 from sampling.qpu import qpu_token_configured
+from tests.models import seeded_dense_rbm
 
 _TOKEN_OK, _TOKEN_REASON = qpu_token_configured()
 
@@ -41,13 +42,7 @@ def options(tmp_path_factory):
 
 
 def strong_rbm(n_v=10, n_h=6, std=1.0, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    m = BernoulliRBM(n_v, n_h)
-    with torch.no_grad():
-        m.weight.copy_(std * torch.randn(n_v, n_h, generator=g))
-        m.visible_bias.copy_(0.5 * torch.randn(n_v, generator=g))
-        m.hidden_bias.copy_(0.5 * torch.randn(n_h, generator=g))
-    return m
+    return seeded_dense_rbm(n_v, n_h, std, seed)
 
 
 def test_dense_rbm_calibrates_to_the_target_beta(options):
