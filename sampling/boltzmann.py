@@ -66,6 +66,7 @@ import numpy as np
 from dimod.exceptions import SamplerUnknownArgWarning
 
 from sampling.auto import sample_auto
+from sampling.checks import check_beta
 from sampling.convergence import check as check_convergence
 from sampling.convergence import run_traced, summarize
 from sampling.enumeration import MAX_EXACT_VARIABLES, exact_sample
@@ -465,13 +466,11 @@ register_method("mock-qpu", sample_mock_qpu_method)  # the same pipeline on an o
 
 
 def _check_beta(beta: Any) -> float:
+    """:func:`sampling.checks.check_beta`, raising the dimod front's SamplerArgumentError."""
     try:
-        value = float(beta)
-    except (TypeError, ValueError):
-        raise SamplerArgumentError(f"beta must be a positive finite number, got {beta!r}") from None
-    if not np.isfinite(value) or value <= 0:
-        raise SamplerArgumentError(f"beta must be a positive finite number, got {beta!r}")
-    return value
+        return check_beta(beta)
+    except ValueError as exc:
+        raise SamplerArgumentError(str(exc)) from None
 
 
 def _positive_int(value: Any, name: str) -> int:
