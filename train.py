@@ -6,6 +6,7 @@
     python train.py --pretrain-only --out runs/rbm   # save reusable RBM checkpoints
     python train.py --init-from runs/rbm             # fine-tune from saved layers
     python train.py --no-pretrain                    # random-init baseline
+    python train.py --sampler qpu --canvas 6x6 --dry-run   # QPU embedding and access time, no token
 
 Every flag can also be given in a TOML file (``--config FILE``) under the same name (dashes or
 underscores); flags on the command line win over the file. The run directory (``--out``) receives
@@ -34,6 +35,7 @@ from typing import Any
 import dataparallel
 import pipeline
 from pipeline import TrainConfig, UserError
+from pipeline.plan import QPU_SAMPLERS, format_plan, plan
 from rundir import RunState
 
 __all__ = ["build_parser", "main", "parse_args"]
@@ -119,6 +121,11 @@ def main(argv: list[str] | None = None) -> int:
         except SystemExit as exc:  # argparse has printed usage + "error: ..." (or --help)
             return int(exc.code or 0)
         setup = pipeline.prepare(config)  # every check, before anything is written
+        if config.dry_run or (config.pretrains and config.sampler in QPU_SAMPLERS and dataparallel.is_main()):
+            print(format_plan(plan(config, setup)), file=sys.stdout if config.dry_run else sys.stderr)
+        if config.dry_run:
+            print("dry run: nothing was trained, no run directory was written", file=sys.stderr)
+            return 0
         state = setup.resume_state
         if state is None:
             out = pipeline.create_run_dir(config)
@@ -180,7 +187,9 @@ def print_summary(summary: dict[str, Any]) -> None:
     if "pretrain" in seconds:
         last = summary.get("pretrain") or [{}]
         rows.append(("pretrain", f"{seconds['pretrain']:.1f}",
-                     f"{summary['sampler']} negative phase, recon. error {last[-1].get('reconstruction_error', float('nan')):.4f}"))
+                     f"{summary['sampler']} negative phase, recon. error {last[-1].get('reconstruction_error', float('nan')):.4f}"
+                     + (f", {summary['qpu_access_time_s']:.3f} s QPU access time in {summary['qpu_calls']} calls"
+                        if "qpu_access_time_s" in summary else "")))
     if "finetune" in seconds:
         rows.append(("finetune", f"{seconds['finetune']:.1f}",
                      f"test accuracy {100 * summary['test_accuracy']:.2f} % after {summary['finetune_epochs']} epochs"))

@@ -137,6 +137,9 @@ class TrainConfig:
                        "calibration pretrained layers get: the fair baseline) (default: %(default)s)",
                        group="run", choices=INITS)
     resume: str | None = option(None, "continue a stopped run from its last completed epoch (same config, same result)", group="run", metavar="RUN_DIR")
+    dry_run: bool = option(False, "check everything, print the plan (layers, canvases, batches; with qpu / mock-qpu the "
+                           "embedding, QPU calls and estimated QPU access time per epoch and in total) and stop: "
+                           "nothing is trained, no run directory is written, no QPU token is needed", group="run", action="store_true")
     progress: bool | None = option(None, "progress bars (default: on when stderr is a terminal)", group="run", action=_BOOL)
     plots: bool = option(True, "write PNG plots", group="run", action=_BOOL)
     feature_report: bool = option(False, "after pretraining (or --init-from), probe the frozen features with a linear "

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 import dataparallel
@@ -61,6 +62,7 @@ def prepare(config: TrainConfig) -> Setup:
     start_process(config)
     state = load_resume_state(config.resume) if config.resume else None
     data = load_data(config)
+    check_canvas_fits(config, data)
     specs, stack = build_stack(config, data)
     options = sampler_options(config)
     samplers = preflight_samplers(config, options, stack, data.x_train[:2]) if config.pretrains else {}
@@ -147,6 +149,15 @@ def sampler_options(config: TrainConfig) -> dict[str, Any]:
     return options
 
 
+def check_canvas_fits(config: TrainConfig, data: Any) -> None:
+    """``--canvas`` no larger than the images (deeper layers clip it to their smaller maps)."""
+    canvas = config.canvas_hw()
+    shape = tuple(data.image_shape)
+    if canvas is not None and len(shape) == 3 and (canvas[0] > shape[1] or canvas[1] > shape[2]):
+        raise UserError(f"--canvas {canvas[0]}x{canvas[1]} is larger than the {shape[1]}x{shape[2]} images; "
+                        f"the largest canvas is {shape[1]}x{shape[2]} (--canvas {shape[1]}x{shape[2]})")
+
+
 def preflight_samplers(config: TrainConfig, options: dict[str, Any], stack: Any, x: torch.Tensor) -> dict[int, Any]:
     """Build each layer's sampler and draw once from a copy, so that options the sampler refuses
     (e.g. a model too large for ``exact``, a canvas that does not fit) fail before any output.
@@ -163,6 +174,8 @@ def preflight_samplers(config: TrainConfig, options: dict[str, Any], stack: Any,
             sampler = layer_sampler(config.sampler, options, stack, i, canvas)
         except LayerSamplerError as exc:
             raise UserError(f"--sampler {exc.sampler}: {exc}") from None
+        if config.sampler == "qpu" and config.dry_run:
+            continue  # no token needed: pipeline.plan embeds on a full-yield graph instead
         if config.sampler in ("qpu", "mock-qpu"):
             _preflight_qpu(config, sampler, layer, stack.input_shape_of(i), i)
             ready[i] = sampler
@@ -178,18 +191,27 @@ def preflight_samplers(config: TrainConfig, options: dict[str, Any], stack: Any,
 def _preflight_qpu(config: TrainConfig, sampler: Any, layer: Any, data_shape: tuple[int, ...], i: int) -> None:
     """Connect ``sampler``'s QPU backend and embed layer ``i``'s problem, or raise UserError."""
     from sampling.base import check_canvas
+    from sampling.qpu.cost import fit_hint
     from sampling.qpu.embedding import EmbeddingError
     from sampling.qpu.errors import QPUUnavailableError
     from sampling.qpu.ising import LogicalIsing
 
+    canvas = tuple(sampler.canvas or data_shape)
     try:
-        canvas = tuple(sampler.canvas or data_shape)
         check_canvas(layer, canvas, data_shape)
         sampler.backend.embedding_for(LogicalIsing.from_spec(layer.to_qm(canvas)))
     except QPUUnavailableError as exc:
         raise UserError(f"--sampler {config.sampler}: {exc}") from None
-    except (EmbeddingError, ValueError) as exc:
+    except ValueError as exc:
         raise UserError(f"--sampler {config.sampler} on layer {i}: {exc}") from None
+    except EmbeddingError:
+        backend = sampler.backend
+        edges = np.asarray(backend.sampler.edgelist, dtype=np.int64).reshape(-1, 2)
+        opts = backend.options
+        hint = fit_hint(layer, canvas, edges, backend.tiles, seed=opts.embedding_seed,
+                        tries=min(2, opts.embedding_tries), timeout=opts.embedding_timeout)
+        raise UserError(f"--sampler {config.sampler} on layer {i}: {backend.tiles} tile(s) of the canvas "
+                        f"{'x'.join(map(str, canvas))} do not embed on {backend.solver_name}; {hint}") from None
 
 
 def resolve_device(name: str) -> torch.device:

@@ -89,6 +89,10 @@ def run(config: TrainConfig, setup: Setup, out: Path) -> dict[str, Any]:
         if state is None or resume is not None:
             history = _pretrain_stage(context, history, resume)
         summary["pretrain"] = [h for h in history if h["epoch"] == config.pretrain_epochs]
+        charged = [h["qpu_access_time_total"] for h in history if "qpu_access_time_total" in h]
+        if charged:  # what the QPU (or the mock's timing model) reported, every epoch of every layer
+            summary["qpu_access_time_s"] = sum(charged) * 1e-6
+            summary["qpu_calls"] = int(sum(h.get("qpu_calls_total", 0) for h in history))
     if config.feature_report and config.cnn_init == "pretrained" and main_rank:
         summary["features"] = _feature_report_stage(context)
     if config.pretrain_only:

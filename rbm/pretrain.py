@@ -65,8 +65,8 @@ import torch
 from torch import Tensor, nn
 
 from rbm.activity import filter_diversity, hidden_activity, per_unit_activity, sparsity_bias_step
-from rbm.evaluate import exact_log_likelihood, reconstruction_error
 from rbm.errors import RBMError
+from rbm.evaluate import exact_log_likelihood, reconstruction_error
 
 __all__ = [
     "PretrainConfig",
@@ -288,8 +288,10 @@ def pretrain_layer(
     Each metrics dict holds ``stage``, ``layer``, ``epoch``, ``loss``, ``reconstruction_error``,
     ``free_energy_gap`` (mean F(held-out) − mean F(train) per position; grows when overfitting),
     ``sampler_seconds``, ``seconds``, any numeric ``last_info`` entries of the sampler averaged over
-    the epoch (e.g. ``beta_eff``), ``hidden_activity`` / ``pooled_activity`` (mean on-probability
-    of the detection / pooling units on the first 1,000 training items), ``filter_mean_abs_cos``
+    the epoch (e.g. ``beta_eff``), the epoch's sum as ``<key>_total`` of those the sampler lists
+    in its ``summed_info`` (e.g. ``qpu_access_time_total``, µs of QPU time charged),
+    ``hidden_activity`` / ``pooled_activity`` (mean on-probability of the detection / pooling units
+    on the first 1,000 training items), ``filter_mean_abs_cos``
     (:func:`rbm.activity.filter_diversity`), and ``exact_log_likelihood`` (train/test) when the
     smaller side of the layer has at most ``config.exact_ll_max_units`` units.
 
@@ -368,10 +370,15 @@ def pretrain_layer(
                 _sparsity_step(model, v_data, config, dist, weight)
             sums["loss"] = sums.get("loss", 0.0) + loss.item() * weight
             counts["loss"] = counts.get("loss", 0) + 1
-            for key, value in getattr(sampler, "last_info", {}).items():
+            info = getattr(sampler, "last_info", {})
+            for key, value in info.items():
                 if key != "seconds" and isinstance(value, (int, float)) and not isinstance(value, bool):
                     sums[key] = sums.get(key, 0.0) + float(value)
                     counts[key] = counts.get(key, 0) + 1
+            for key in getattr(sampler, "summed_info", ()):
+                if isinstance(info.get(key), (int, float)):
+                    sums[key + "_total"] = sums.get(key + "_total", 0.0) + float(info[key])
+                    counts[key + "_total"] = 1  # a total, not a mean
             if progress and hasattr(iterator, "set_postfix"):
                 iterator.set_postfix(loss=f"{loss.item():.4f}")
         if dist is not None:
@@ -416,6 +423,7 @@ def _merge_ranks(gathered: list[tuple[dict[str, float], dict[str, int]]]) -> tup
         for key, value in rank_counts.items():
             counts[key] = counts.get(key, 0) + value
     counts["loss"] = gathered[0][1]["loss"]
+    counts.update({key: 1 for key in sums if key.endswith("_total")})  # summed over ranks too
     return sums, counts
 
 

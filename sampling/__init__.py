@@ -43,6 +43,7 @@ _EXPORTS = {
     "SamplingError": "sampling.errors",
     # the per-layer sampler factory of the pipeline
     "LayerSamplerError": "sampling.layer_factory",
+    "layer_canvas": "sampling.layer_factory",
     "layer_sampler": "sampling.layer_factory",
     "layer_sampler_factory": "sampling.layer_factory",
     "resilient_layer_sampler": "sampling.layer_factory",

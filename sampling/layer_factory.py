@@ -37,6 +37,7 @@ __all__ = [
     "FALLBACK_OPTIONS",
     "LAYER_SEED_STRIDE",
     "LayerSamplerError",
+    "layer_canvas",
     "layer_sampler",
     "layer_sampler_factory",
     "resilient_layer_sampler",
@@ -57,13 +58,22 @@ class LayerSamplerError(SamplingError, ValueError):
         return type(self), (self.sampler, self.problem)
 
 
+def layer_canvas(stack: Any, layer: int, canvas: tuple[int, int] | None = None) -> tuple[int, ...]:
+    """The negative-phase canvas of ``layer``: ``canvas`` ``(H, W)`` clipped to the layer's input
+    ``(C, H, W)``, or the whole input (also for a dense layer, or without ``canvas``)."""
+    shape = tuple(stack.input_shape_of(layer))
+    if canvas is None or len(shape) != 3:
+        return shape
+    return (shape[0], min(canvas[0], shape[1]), min(canvas[1], shape[2]))
+
+
 def layer_sampler(name: str, options: dict[str, Any], stack: Any, layer: int,
                   canvas: tuple[int, int] | None = None) -> Any:
-    """The sampler ``name`` of layer ``layer``: layer seed, canvas clipped to the layer's data."""
+    """The sampler ``name`` of layer ``layer``: layer seed, canvas clipped to the layer's data
+    (:func:`layer_canvas`)."""
     options = dict(options, seed=options.get("seed", 0) + LAYER_SEED_STRIDE * layer)
     if canvas is not None and len(stack.input_shape_of(layer)) == 3:
-        channels, height, width = stack.input_shape_of(layer)
-        options["canvas"] = (channels, min(canvas[0], height), min(canvas[1], width))
+        options["canvas"] = layer_canvas(stack, layer, canvas)
     try:
         return make_sampler(name, **options)
     except (TypeError, ValueError) as exc:

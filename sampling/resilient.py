@@ -81,6 +81,12 @@ class ResilientSampler:
     def beta(self) -> float:
         return self.primary.beta
 
+    @property
+    def summed_info(self) -> tuple[str, ...]:
+        """The ``last_info`` keys that add up over calls (e.g. QPU time), of either sampler."""
+        keys = [*getattr(self.primary, "summed_info", ()), *getattr(self.fallback, "summed_info", ())]
+        return tuple(dict.fromkeys(keys))
+
     def sample(self, model: Any, v_data: Tensor) -> tuple[Tensor, Tensor]:
         error: BaseException | None = None
         attempts = 0

@@ -5,6 +5,7 @@ code 2, no traceback, and leaves no partial output behind."""
 from __future__ import annotations
 
 import gzip
+import re
 import struct
 from pathlib import Path
 
@@ -254,5 +255,6 @@ def test_an_embedding_that_does_not_fit_fails_before_writing_the_run_directory(t
                                "--sampler-option", "embedding_tries=1", "--sampler-option", "embedding_timeout=2")
     errors = [line for line in result.stderr.splitlines() if "error:" in line]
     assert result.returncode == 2, result.stderr
-    assert len(errors) == 1 and "no embedding" in errors[0], result.stderr
+    assert len(errors) == 1 and "1 tile(s) of the canvas 1x8x8 do not embed" in errors[0], result.stderr
+    assert re.search(r"the largest canvas that embeds is (\d)x\1 \(--canvas \1x\1\)$", errors[0]), errors[0]
     assert not out.exists(), sorted(p.name for p in out.rglob("*"))

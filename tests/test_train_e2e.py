@@ -56,6 +56,12 @@ def test_pipeline_runs_for_every_sampler(tmp_path, sampler_args):
     config = tomllib.loads((out / "config.toml").read_text())
     assert config["sampler"] == sampler_args[1] and config["layers"] == "4x3p2"
     assert (out / "checkpoints" / "stack.pt").is_file() and (out / "checkpoints" / "cnn.pt").is_file()
+    if sampler_args[1] == "mock-qpu":  # the QPU time charged (the mock's timing model), per epoch and in all
+        assert pre[0]["qpu_calls_total"] >= math.ceil(1437 / 128) and pre[0]["qpu_access_time_total"] > 0
+        assert summary["qpu_access_time_s"] == pytest.approx(pre[0]["qpu_access_time_total"] * 1e-6)
+        assert summary["qpu_calls"] == pre[0]["qpu_calls_total"]
+    else:
+        assert "qpu_access_time_s" not in summary
 
 
 def test_exact_sampler_on_a_tiny_coarse_grained_layer(tmp_path):

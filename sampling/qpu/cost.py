@@ -22,11 +22,17 @@ from typing import Any
 
 import numpy as np
 
-from sampling.qpu.embedding import EmbeddedProblem, search_embedding, tile_edges
+from sampling.qpu.embedding import (
+    EmbeddedProblem,
+    EmbeddingError,
+    min_qubits,
+    search_embedding,
+    tile_edges,
+)
 from sampling.qpu.ising import LogicalIsing
 
 __all__ = ["ADVANTAGE", "embedding_summary", "estimate_qpu_access_time", "estimate_qpu_run",
-           "format_qpu_estimate"]
+           "fit_hint", "format_qpu_estimate", "largest_canvas", "target_edges_of"]
 
 #: An Advantage-sized full-yield graph (Pegasus P16, 5640 qubits) and its reads limit.
 ADVANTAGE = {"topology": "pegasus", "shape": (16,), "max_reads": 10_000}
@@ -136,6 +142,7 @@ def estimate_qpu_run(
     timing_data: Mapping | None = None,
     seed: int = 0,
     embedding_tries: int = 2,
+    embeddings: Sequence[EmbeddedProblem] | None = None,
 ) -> dict[str, Any]:
     """What pretraining ``layers`` on a QPU costs: embedding, calls and access time, offline.
 
@@ -154,6 +161,9 @@ def estimate_qpu_run(
         solver: ``{"topology", "shape", "max_reads"}`` (default :data:`ADVANTAGE`); a real
             solver's ``properties`` may be passed too (its ``topology`` and ``num_reads_range``,
             and its ``problem_timing_data`` unless ``timing_data`` is given).
+        embeddings: the embedding of every layer's ``tiles`` copies when already known (e.g. a
+            connected backend's ``embedding_for``); default: searched on the solver's full-yield
+            graph.
 
     Returns:
         ``{"layers": [...], "qpu_calls_per_epoch", "qpu_access_time_per_epoch_s",
@@ -166,7 +176,6 @@ def estimate_qpu_run(
         EmbeddingError: a layer does not embed with its tiles; the message names the largest
             tile count that does (or says that none does: use a smaller canvas).
     """
-    from sampling.qpu.embedding import EmbeddingError
 
     solver = dict(solver or ADVANTAGE)
     topo = solver.get("topology", ADVANTAGE["topology"])
@@ -187,8 +196,11 @@ def estimate_qpu_run(
     out = []
     for index, (problem, t) in enumerate(zip(layers, tiles_per_layer, strict=True)):
         try:
-            emb = embedding_summary(problem, topology, shape, tiles=t, seed=seed,
-                                    tries=embedding_tries)
+            if embeddings is not None:
+                emb = _summary(problem, embeddings[index], t)
+            else:
+                emb = embedding_summary(problem, topology, shape, tiles=t, seed=seed,
+                                        tries=embedding_tries)
         except EmbeddingError:
             fits = _largest_tiles(problem, topology, shape, t - 1, seed, embedding_tries)
             hint = (f"the largest tile count that embeds is {fits}" if fits else
@@ -196,7 +208,7 @@ def estimate_qpu_run(
             raise EmbeddingError(f"layer {index}: {t} tiles do not embed on {topology} "
                                  f"{list(shape)}; {hint}") from None
 
-        def cost(samples: int) -> tuple[int, float, dict]:
+        def cost(samples: int, t: int = t, emb: dict = emb) -> tuple[int, float, dict]:
             reads = -(-int(samples) // t)
             calls = max(-(-reads // max_reads), int(spin_reversal_transforms), 1)
             per_call = estimate_qpu_access_time(emb["num_qubits"], -(-reads // calls),
@@ -223,10 +235,84 @@ def estimate_qpu_run(
     }
 
 
+def _summary(problem: Any, emb: EmbeddedProblem, tiles: int) -> dict[str, Any]:
+    ising = problem if isinstance(problem, LogicalIsing) else LogicalIsing.from_spec(problem)
+    return {"num_variables": ising.n, "num_couplings": len(ising.rows), "tiles": int(tiles),
+            "num_qubits": emb.num_qubits, "graph_qubits": None, "max_chain_length": emb.max_chain_length,
+            "mean_chain_length": float(emb.chain_len.mean()), "seconds": 0.0}
+
+
+def target_edges_of(topology: str = "pegasus", shape: tuple[int, ...] = (16,)) -> np.ndarray:
+    """The couplers ``(E, 2)`` of a full-yield D-Wave graph (``dwave.system.qpu_graph``)."""
+    from dwave.system import qpu_graph
+
+    return np.asarray(list(qpu_graph(topology, list(shape), None, None).edges), dtype=np.int64)
+
+
+def _embeds(ising: LogicalIsing, tiles: int, target: np.ndarray, n_target: int, seed: int, tries: int,
+            timeout: float) -> bool:
+    rows, cols = tile_edges(ising.rows, ising.cols, ising.n, int(tiles))
+    if min_qubits(rows, cols, ising.n * int(tiles), _max_degree(target)) > n_target:
+        return False
+    try:
+        search_embedding(ising.n * int(tiles), rows, cols, target, seed=seed, tries=tries, timeout=timeout)
+        return True
+    except EmbeddingError:
+        return False
+
+
+def _max_degree(target: np.ndarray) -> int:
+    return int(np.bincount(target.ravel()).max()) if len(target) else 0
+
+
+def largest_canvas(model: Any, canvas: Sequence[int], target_edges: np.ndarray, *, tiles: int = 1,
+                   seed: int = 0, tries: int = 2, timeout: float = 120.0,
+                   smaller: bool = False) -> tuple[int, ...] | None:
+    """The largest conv canvas ``(C, H − k, W − k)``, k = 0, 1, … (1, 2, … when ``smaller``: the
+    caller knows ``canvas`` fails), that the model accepts and on
+    which ``tiles`` copies of ``model.to_qm(canvas)`` embed in the graph of ``target_edges``;
+    None when not even the smallest does. Canvases that need more qubits than the graph has
+    (:func:`~sampling.qpu.embedding.min_qubits`) are skipped without a search, so the first
+    minorminer call is made near the answer."""
+    from sampling.base import check_canvas
+
+    target = np.asarray(target_edges, dtype=np.int64).reshape(-1, 2)
+    n_target = len(np.unique(target))
+    channels, height, width = (int(c) for c in canvas)
+    for k in range(int(smaller), min(height, width)):
+        candidate = (channels, height - k, width - k)
+        try:
+            check_canvas(model, candidate, candidate)
+        except ValueError:
+            continue
+        if _embeds(LogicalIsing.from_spec(model.to_qm(candidate)), tiles, target, n_target, seed, tries, timeout):
+            return candidate
+    return None
+
+
+def fit_hint(model: Any, canvas: Sequence[int], target_edges: np.ndarray, tiles: int = 1, *,
+             seed: int = 0, tries: int = 2, timeout: float = 120.0) -> str:
+    """What does fit, when ``tiles`` copies of ``model`` on ``canvas`` do not embed: the largest
+    tile count on this canvas, else the largest canvas (one tile), as a sentence naming the flag."""
+    target = np.asarray(target_edges, dtype=np.int64).reshape(-1, 2)
+    n_target = len(np.unique(target))
+    ising = LogicalIsing.from_spec(model.to_qm(tuple(canvas)))
+    if tiles > 1 and _embeds(ising, 1, target, n_target, seed, tries, timeout):
+        lo, hi = 1, int(tiles) - 1
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            lo, hi = (mid, hi) if _embeds(ising, mid, target, n_target, seed, tries, timeout) else (lo, mid - 1)
+        return f"the largest tile count that embeds on this canvas is {lo} (--sampler-option tiles={lo})"
+    if len(canvas) != 3:
+        return "not even one tile embeds"
+    best = largest_canvas(model, canvas, target, seed=seed, tries=tries, timeout=timeout, smaller=True)
+    if best is None:
+        return "no canvas down to the kernel size embeds"
+    return f"the largest canvas that embeds is {best[1]}x{best[2]} (--canvas {best[1]}x{best[2]})"
+
+
 def _largest_tiles(problem, topology, shape, upper: int, seed: int, tries: int) -> int:
     """The largest tile count in ``1..upper`` that embeds (bisection; 0 when none does)."""
-    from sampling.qpu.embedding import EmbeddingError
-
     lo, hi = 0, max(int(upper), 0)
     while lo < hi:
         mid = (lo + hi + 1) // 2
@@ -252,6 +338,8 @@ def format_qpu_estimate(estimate: Mapping[str, Any]) -> str:
             f"  {r['qpu_access_time_total_s']:>11.3f}")
     lines.append(f"total: {estimate['qpu_calls_per_epoch']} QPU calls per epoch, "
                  f"{estimate['qpu_access_time_per_epoch_s']:.3f} s QPU access time per epoch, "
-                 f"{estimate['qpu_access_time_total_s']:.3f} s for {estimate['epochs']} epochs "
-                 "(calibration included; post-selection of pooled states adds 1/acceptance)")
+                 f"{estimate['qpu_access_time_total_s']:.3f} s for {estimate['epochs']} epochs"
+                 + (" (calibration included" if any(r["calibration_s"] for r in estimate["layers"]) else " (")
+                 + ("; " if any(r["calibration_s"] for r in estimate["layers"]) else "")
+                 + "post-selection of pooled states adds 1/acceptance)")
     return "\n".join(lines)

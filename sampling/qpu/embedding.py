@@ -52,6 +52,7 @@ from sampling.errors import SamplingError
 __all__ = [
     "DEFAULT_CACHE_DIR",
     "EmbeddingError",
+    "min_qubits",
     "EmbeddingCache",
     "EmbeddedProblem",
     "ProgrammedIsing",
@@ -132,6 +133,23 @@ def problem_key(
     )[:32]
 
 
+def min_qubits(rows: np.ndarray, cols: np.ndarray, n: int, max_degree: int) -> int:
+    """A lower bound on the qubits any minor-embedding of the graph needs in a target graph of
+    largest degree ``max_degree``: a chain of L qubits is a tree whose L − 1 internal couplers use
+    2(L − 1) of its L · max_degree coupler ends, so it reaches at most (max_degree − 2) · L + 2
+    neighbours, and a variable of degree d needs L ≥ (d − 2) / (max_degree − 2) qubits.
+
+    Examples:
+        >>> rows, cols = np.zeros(40, dtype=np.int64), np.arange(1, 41)  # a 40-leaf star
+        >>> min_qubits(rows, cols, 41, 15)  # the hub needs ceil(38 / 13) = 3 qubits
+        43
+    """
+    degree = np.bincount(np.concatenate([np.asarray(rows), np.asarray(cols)]).astype(np.int64),
+                         minlength=int(n))
+    per_var = np.maximum(1, -(-(degree - 2) // max(1, int(max_degree) - 2)))
+    return int(per_var.sum())
+
+
 def search_embedding(
     n: int,
     rows: np.ndarray,
@@ -146,16 +164,23 @@ def search_embedding(
     """Find a minor-embedding of an ``n``-node graph with minorminer (one call, seeded).
 
     Isolated nodes (no edges) get any free qubit. Raises :class:`EmbeddingError` when minorminer
-    finds nothing (the problem is too large for the graph: lower ``tiles`` or the canvas).
+    finds nothing (the problem is too large for the graph: lower ``tiles`` or the canvas), at once
+    (no search) when the problem needs more qubits than the graph has (:func:`min_qubits`).
     """
     import minorminer  # local: only needed on a cache miss
     import networkx as nx
 
+    target = nx.Graph()
+    target.add_edges_from(np.asarray(target_edges).tolist())
+    need = min_qubits(rows, cols, n, max((d for _, d in target.degree), default=0))
+    if need > target.number_of_nodes():
+        raise EmbeddingError(
+            f"a {n}-variable, {len(rows)}-coupling problem needs at least {need} qubits; the graph "
+            f"has {target.number_of_nodes()}: use fewer tiles or a smaller canvas"
+        )
     source = nx.Graph()
     source.add_nodes_from(range(n))
     source.add_edges_from(zip(np.asarray(rows).tolist(), np.asarray(cols).tolist(), strict=True))
-    target = nx.Graph()
-    target.add_edges_from(np.asarray(target_edges).tolist())
     connected = [u for u in source.nodes if source.degree(u) > 0]
     t0 = time.perf_counter()
     emb = minorminer.find_embedding(

@@ -92,6 +92,9 @@ class QPUSampler(NegativeSampler):
     """
 
     name = "qpu"
+    #: ``last_info`` keys that add up over calls: ``rbm.pretrain`` records their epoch totals
+    #: (``qpu_access_time_total``: µs of QPU access time charged, ``qpu_calls_total``).
+    summed_info = ("qpu_access_time", "qpu_calls")
 
     def __init__(
         self,
