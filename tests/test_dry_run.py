@@ -108,3 +108,13 @@ def test_fit_hint_names_the_largest_tile_count():
     assert 1 <= tiles < 64
     rows, cols = tile_edges(ising.rows, ising.cols, ising.n, tiles)
     search_embedding(ising.n * tiles, rows, cols, edges, seed=0, tries=2)  # that many do embed
+
+
+def test_the_mock_graph_size_can_be_given_on_the_command_line():
+    from sampling.qpu.options import MockOptions
+
+    assert MockOptions(shape=16).shape == (16,)  # --sampler-option shape=16 (read as an int)
+    assert MockOptions(shape="2,4").shape == (2, 4)
+    assert MockOptions().shape is None
+    with pytest.raises(ValueError, match="mock shape must be integers"):
+        MockOptions(shape="big")

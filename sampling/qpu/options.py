@@ -143,7 +143,8 @@ class MockOptions:
 
     Attributes:
         topology, shape: ``"pegasus"`` / ``"zephyr"`` / ``"chimera"`` and its shape (default
-            Pegasus P6, Zephyr (2, 4), Chimera (4, 4, 4)).
+            Pegasus P6, Zephyr (2, 4), Chimera (4, 4, 4)); an int or ``"2,4"`` is read as a tuple
+            (``--sampler-option shape=16``: an Advantage-sized Pegasus P16).
         hardware_beta: the hidden inverse temperature the samples follow at unit programmed scale.
         num_sweeps_hold, num_sweeps_anneal: the substitute's simulated-annealing schedule.
         mock_properties: overrides of the mock's properties (e.g. ``{"j_range": [-0.5, 0.5]}``).
@@ -162,6 +163,19 @@ class MockOptions:
     ice_j: float = 0.0
     bias_offset: float = 0.0
     beta_drift: float = 0.0
+
+    def __post_init__(self) -> None:
+        shape = self.shape
+        if isinstance(shape, str):  # from a command line: "16" or "2,4"
+            shape = tuple(s for s in shape.replace("x", ",").split(",") if s.strip())
+        elif isinstance(shape, (int, float)):
+            shape = (shape,)
+        if shape is not None:
+            try:
+                shape = tuple(int(s) for s in shape)
+            except (TypeError, ValueError):
+                raise ValueError(f"mock shape must be integers like 16 or 2,4; got {self.shape!r}") from None
+        object.__setattr__(self, "shape", shape)
 
 
 @dataclass(frozen=True)
