@@ -69,7 +69,7 @@ from sampling.auto import sample_auto
 from sampling.checks import check_beta
 from sampling.convergence import check as check_convergence
 from sampling.convergence import run_traced, summarize
-from sampling.enumeration import MAX_EXACT_VARIABLES, exact_sample
+from sampling.enumeration import MAX_EXACT_VARIABLES, check_enumerable, exact_sample
 from sampling.errors import SamplerArgumentError
 from sampling.qpu.front import sample_mock_qpu_method, sample_qpu_method
 from sampling.schedules import SCHEDULES, beta_schedule, sa_parameters
@@ -424,11 +424,10 @@ def _sample_exact(
     bqm: dimod.BinaryQuadraticModel, beta: float, num_reads: int, seed: int | None
 ) -> dimod.SampleSet:
     """i.i.d. samples by enumeration (≤ MAX_EXACT_VARIABLES variables)."""
-    if bqm.num_variables > MAX_EXACT_VARIABLES:
-        raise SamplerArgumentError(
-            f"method 'exact' enumerates all 2^n states and is limited to {MAX_EXACT_VARIABLES} "
-            f"variables; this problem has {bqm.num_variables}: use method 'sa' or 'gibbs'"
-        )
+    try:
+        check_enumerable(bqm, what="method 'exact'", hint="use method 'sa' or 'gibbs'")
+    except ValueError as error:
+        raise SamplerArgumentError(str(error)) from None
     return exact_sample(bqm, beta, num_reads, seed)
 
 

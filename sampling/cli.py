@@ -322,15 +322,15 @@ def _cmd_sample(args: argparse.Namespace) -> int:
 def _cmd_exact_check(args: argparse.Namespace) -> int:
     from sampling.boltzmann import SamplerArgumentError
     from sampling.diagnostics import compare_to_exact, within_noise_floor
-    from sampling.enumeration import MAX_EXACT_VARIABLES, exact_distribution
+    from sampling.enumeration import check_enumerable, exact_distribution
 
     t0 = time.perf_counter()
     bqm = _read_problem(args.problem, args.vartype)
-    if bqm.num_variables > MAX_EXACT_VARIABLES:
-        raise SamplerArgumentError(
-            f"exact-check enumerates all 2^n states and is limited to {MAX_EXACT_VARIABLES} "
-            f"variables; {args.problem} has {bqm.num_variables}"
-        )
+    try:
+        check_enumerable(bqm, what="exact-check", subject=str(args.problem),
+                         hint="compare a smaller problem")
+    except ValueError as error:
+        raise SamplerArgumentError(str(error)) from None
     ss = _sample(args, bqm)
     _, probs = exact_distribution(bqm, args.beta)
     r = compare_to_exact(ss, probs, variables=bqm.variables)
