@@ -66,7 +66,7 @@ import numpy as np
 from dimod.exceptions import SamplerUnknownArgWarning
 
 from sampling.auto import sample_auto
-from sampling.checks import check_beta
+from sampling.checks import check_beta, check_positive_int
 from sampling.convergence import check as check_convergence
 from sampling.convergence import run_traced, summarize
 from sampling.enumeration import MAX_EXACT_VARIABLES, check_enumerable, exact_sample
@@ -235,7 +235,7 @@ class BoltzmannSampler(dimod.Sampler):
                 below 10 % of the reads.
         """
         t0 = time.perf_counter_ns()
-        beta = _check_beta(beta)
+        beta = check_beta(beta, error=SamplerArgumentError)
         if method not in METHODS:
             raise SamplerArgumentError(
                 f"unknown method {method!r}; expected one of {', '.join(sorted(METHODS))}"
@@ -257,9 +257,7 @@ class BoltzmannSampler(dimod.Sampler):
         if num_reads is None:
             init = kwargs.get("initial_states")
             num_reads = len(dimod.as_samples(init)[0]) if init is not None else DEFAULT_NUM_READS
-        if isinstance(num_reads, bool) or not isinstance(num_reads, Integral) or num_reads < 1:
-            raise SamplerArgumentError(f"num_reads must be a positive integer, got {num_reads!r}")
-        num_reads = int(num_reads)
+        num_reads = check_positive_int(num_reads, "num_reads", error=SamplerArgumentError)
         run_seed = call_seed(seed, bqm)
         if kwargs.get("initial_states") is not None:
             kwargs["initial_states"] = parse_initial_states(
@@ -371,10 +369,11 @@ def sa_schedule(
     """
     if not isinstance(schedule, str) or schedule in ("quench", "fixed"):
         try:
-            return beta_schedule(schedule, beta, _positive_int(num_sweeps, "num_sweeps"), beta_start)
+            sweeps = check_positive_int(num_sweeps, "num_sweeps", error=SamplerArgumentError)
+            return beta_schedule(schedule, beta, sweeps, beta_start)
         except ValueError as exc:
             raise SamplerArgumentError(str(exc)) from None
-    num_sweeps = _positive_int(num_sweeps, "num_sweeps")
+    num_sweeps = check_positive_int(num_sweeps, "num_sweeps", error=SamplerArgumentError)
     if num_sweeps_at_beta is None:
         num_sweeps_at_beta = num_sweeps - num_sweeps // 4
     num_sweeps_at_beta = int(num_sweeps_at_beta)
@@ -462,20 +461,6 @@ register_method("mock-qpu", sample_mock_qpu_method)  # the same pipeline on an o
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def _check_beta(beta: Any) -> float:
-    """:func:`sampling.checks.check_beta`, raising the dimod front's SamplerArgumentError."""
-    try:
-        return check_beta(beta)
-    except ValueError as exc:
-        raise SamplerArgumentError(str(exc)) from None
-
-
-def _positive_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
-        raise SamplerArgumentError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
 
 
 def _in_order(sampleset: dimod.SampleSet, bqm: dimod.BinaryQuadraticModel) -> dimod.SampleSet:

@@ -31,6 +31,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from sampling.bqm_io import ProblemFileError, check_output_path, read_bqm, write_samples
+from sampling.checks import check_positive_int
 from sampling.schedules import SCHEDULES
 
 __all__ = ["build_parser", "main"]
@@ -87,13 +88,15 @@ def _positive_float(text: str) -> float:
 
 
 def _positive_int(text: str) -> int:
+    """argparse type: an integer >= 1, by :func:`sampling.checks.check_positive_int`'s rule."""
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
-    return value
+    try:
+        return check_positive_int(value, "value")
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}") from None
 
 
 def _seed(text: str) -> int:

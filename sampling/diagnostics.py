@@ -35,6 +35,8 @@ from typing import Any
 import dimod
 import numpy as np
 
+from sampling.checks import check_positive_int
+
 __all__ = [
     "compare_to_exact",
     "empirical_distribution",
@@ -176,11 +178,8 @@ def noise_floor(
         ``{"kl_floor": mean KL, "tv_floor": mean TV, "kl_floor_std": ..., "tv_floor_std": ...}``.
     """
     p = np.asarray(p_exact, dtype=np.float64)
-    num_samples = int(num_samples)
-    if num_samples < 1:
-        raise ValueError(f"num_samples must be >= 1, got {num_samples}")
-    if num_draws < 1:
-        raise ValueError(f"num_draws must be >= 1, got {num_draws}")
+    num_samples = check_positive_int(num_samples, "num_samples")
+    num_draws = check_positive_int(num_draws, "num_draws")
     rng = np.random.default_rng(seed)
     pn = p / p.sum()
     kls, tvs = [], []

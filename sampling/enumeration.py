@@ -199,9 +199,7 @@ def exact_sample(
         ValueError: β or ``num_reads`` not positive, or too many variables.
     """
     t0 = time.perf_counter()
-    num_reads = int(num_reads)
-    if num_reads < 1:
-        raise ValueError(f"num_reads must be >= 1, got {num_reads}")
+    num_reads = check_positive_int(num_reads, "num_reads")
     states, probs = exact_distribution(bqm, beta)
     rng = np.random.default_rng(seed)
     idx = rng.choice(probs.size, size=num_reads, p=probs)
