@@ -66,6 +66,7 @@ import numpy as np
 from dimod.exceptions import SamplerUnknownArgWarning
 
 from sampling.auto import sample_auto
+from sampling.bqm import column_order, in_variable_order
 from sampling.checks import check_beta, check_positive_int
 from sampling.convergence import check as check_convergence
 from sampling.convergence import run_traced, summarize
@@ -268,7 +269,7 @@ class BoltzmannSampler(dimod.Sampler):
         sampleset = fn(bqm, beta, num_reads, run_seed, **kwargs)
 
         t2 = time.perf_counter_ns()
-        sampleset = _in_order(sampleset, bqm)
+        sampleset = in_variable_order(sampleset, bqm.variables)
         info = sampleset.info
         chosen = info.pop("method", method) if method == "auto" else method
         timing = dict(info.get("timing") or {})
@@ -340,8 +341,7 @@ def parse_initial_states(
             f"initial_states: {exc} (got {n_init} initial states for num_reads={num_reads}, "
             f"initial_states_generator={generator!r})"
         ) from None
-    pos = {v: i for i, v in enumerate(parsed.variables)}
-    cols = [pos[v] for v in bqm.variables]
+    cols = column_order(parsed.variables, bqm.variables)
     return np.ascontiguousarray(parsed.record.sample[:, cols], dtype=np.int8)
 
 
@@ -463,18 +463,3 @@ register_method("mock-qpu", sample_mock_qpu_method)  # the same pipeline on an o
 # --------------------------------------------------------------------------- helpers
 
 
-def _in_order(sampleset: dimod.SampleSet, bqm: dimod.BinaryQuadraticModel) -> dimod.SampleSet:
-    """Return ``sampleset`` with columns in ``bqm.variables`` order (same rows, vectors, info)."""
-    if list(sampleset.variables) == list(bqm.variables):
-        return sampleset
-    pos = {v: i for i, v in enumerate(sampleset.variables)}
-    cols = [pos[v] for v in bqm.variables]
-    record = sampleset.record
-    vectors = {name: record[name] for name in record.dtype.names if name != "sample"}
-    return dimod.SampleSet.from_samples(
-        (record.sample[:, cols], list(bqm.variables)),
-        vartype=sampleset.vartype,
-        info=dict(sampleset.info),
-        sort_labels=False,
-        **vectors,
-    )

@@ -35,6 +35,7 @@ from typing import Any
 import dimod
 import numpy as np
 
+from sampling.bqm import column_order
 from sampling.checks import check_positive_int
 
 __all__ = [
@@ -84,14 +85,14 @@ def sample_array(
     ):
         arr, labels = dimod.as_samples(samples)
         if variables is not None:
-            pos = {v: i for i, v in enumerate(labels)}
-            missing = [v for v in variables if v not in pos]
+            known = set(labels)
+            missing = [v for v in variables if v not in known]
             if missing or len(labels) != len(variables):
                 raise ValueError(
                     f"sample labels {list(labels)[:8]} do not match the variables "
                     f"{list(variables)[:8]} (missing: {missing[:8]})"
                 )
-            arr = arr[:, [pos[v] for v in variables]]
+            arr = arr[:, column_order(labels, variables)]
     else:
         arr = np.asarray(samples)
         if arr.ndim != 2:

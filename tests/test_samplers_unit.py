@@ -13,7 +13,7 @@ from rbm import BernoulliRBM, ConvRBM
 from rbm.evaluate import _binary_configs, _pooled_configs
 from sampling import available_samplers, make_sampler, register_sampler
 from sampling.annealed import AnnealedGibbsSampler
-from sampling.bqm import pooling_violations, sampleset_to_array, spec_to_bqm
+from sampling.bqm import in_variable_order, pooling_violations, sampleset_to_array, spec_to_bqm
 from sampling.enumeration import (
     MAX_STATES,
     enumerate_block_states,
@@ -358,6 +358,14 @@ def test_sa_columns_are_reordered_by_sampleset_variables():
     assert list(scrambled.variables) == labels
     assert not (scrambled.record.sample == pattern).all()  # the raw columns would be wrong
     assert (sampleset_to_array(scrambled, n) == pattern).all()
+    # the one reordering helper: same rows, energies and info, columns in the order asked for
+    ordered = in_variable_order(scrambled, range(n))
+    assert list(ordered.variables) == list(range(n))
+    assert (ordered.record.sample == pattern).all()
+    np.testing.assert_array_equal(ordered.record.energy, scrambled.record.energy)
+    assert in_variable_order(ordered, range(n)) is ordered
+    with pytest.raises(KeyError):
+        in_variable_order(scrambled, range(n + 1))
 
 
 def test_sampleset_to_array_expands_occurrences_and_spins():

@@ -476,11 +476,11 @@ def _raw_samples(sampleset, qubits: np.ndarray) -> np.ndarray:
     """±1 spins (R, Q) in ``qubits`` order, one row per read (aggregated rows are expanded)."""
     import dimod
 
-    variables = sampleset.variables
+    from sampling.bqm import column_order
+
     try:
-        order = np.fromiter((variables.index(int(q)) for q in qubits), dtype=np.int64,
-                            count=len(qubits))
-    except ValueError:
+        order = column_order(sampleset.variables, [int(q) for q in qubits])
+    except KeyError:
         raise QPUSamplingError("the solver returned samples for other qubits than programmed") from None
     record = sampleset.record
     samples = np.asarray(record.sample)[:, order].astype(np.int8)
