@@ -50,12 +50,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from rbm import LayerSpec
 
 from .errors import CNNError
 
@@ -79,54 +80,35 @@ class ArchitectureMismatchError(CNNError, ValueError):
     """A state dict does not fit the architecture it is loaded into."""
 
 
-@dataclass(frozen=True)
-class Layer:
-    """The plain description of one feature layer (the fields of ``rbm.LayerSpec``).
+#: The layer-spec type of the CNN is the stack's, :class:`rbm.LayerSpec` (kind, size, kernel, pool;
+#: ``str()`` gives the ``rbm.parse_layers`` token back). ``cnn.Layer`` is the same class, kept as a name.
+Layer = LayerSpec
 
-    ``kind`` is ``"conv"`` (``size`` filters of ``kernel``×``kernel``, optional ``pool``) or
-    ``"dense"`` (``size`` units). Any object with these four attributes is accepted where a layer
-    spec is expected.
+_SPEC_FIELDS = ("kind", "size", "kernel", "pool")
+
+
+def _as_layer(spec: Any) -> LayerSpec:
+    """A :class:`rbm.LayerSpec` from a spec, a dict or any object with the four fields.
+
+    Sizes are made ints, a pool of 0 or 1 means none and a dense layer's kernel is dropped;
+    ``LayerSpec`` then checks the values (``ValueError`` naming the layer).
     """
-
-    kind: str
-    size: int
-    kernel: int | None = None
-    pool: int | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "size": self.size, "kernel": self.kernel, "pool": self.pool}
-
-    def __str__(self) -> str:
-        """The token of ``rbm.parse_layers``: ``16x5p2``, ``32x5``, ``fc64``."""
-        if self.kind == "dense":
-            return f"fc{self.size}"
-        return f"{self.size}x{self.kernel}" + (f"p{self.pool}" if self.pool else "")
-
-
-def _as_layer(spec: Any) -> Layer:
     if isinstance(spec, dict):
-        spec = Layer(**spec)
-    try:
-        kind, size = spec.kind, int(spec.size)
-    except AttributeError as err:
-        raise TypeError(
-            f"a layer spec needs the attributes kind, size, kernel, pool; got {spec!r}"
-        ) from err
-    kernel = getattr(spec, "kernel", None)
-    pool = getattr(spec, "pool", None)
-    kernel = None if kernel is None else int(kernel)
-    pool = None if pool in (None, 0, 1) else int(pool)
-    if kind == "conv":
-        if kernel is None or kernel < 1 or size < 1:
-            raise ValueError(f"conv layer needs size >= 1 filters and a kernel >= 1; got {spec!r}")
-    elif kind == "dense":
-        if size < 1:
-            raise ValueError(f"dense layer needs size >= 1 units; got {spec!r}")
-        if pool is not None:
-            raise ValueError(f"dense layers do not pool; got {spec!r}")
+        unknown = set(spec) - set(_SPEC_FIELDS)
+        if unknown or "kind" not in spec or "size" not in spec:
+            raise TypeError(f"a layer spec needs the keys kind, size (kernel, pool); got {spec!r}")
+        fields = [spec.get(name) for name in _SPEC_FIELDS]
     else:
-        raise ValueError(f"layer kind must be 'conv' or 'dense'; got {kind!r} in {spec!r}")
-    return Layer(kind, size, kernel, pool)
+        try:
+            fields = [spec.kind, spec.size, getattr(spec, "kernel", None), getattr(spec, "pool", None)]
+        except AttributeError as err:
+            raise TypeError(
+                f"a layer spec needs the attributes kind, size, kernel, pool; got {spec!r}"
+            ) from err
+    kind, size, kernel, pool = fields
+    kernel = None if kernel is None or kind == "dense" else int(kernel)
+    pool = None if pool in (None, 0, 1) else int(pool)
+    return LayerSpec(kind, int(size), kernel, pool)
 
 
 def _shift_bias(preact: Tensor, bias: Tensor) -> Tensor:
@@ -139,7 +121,7 @@ class CNN(nn.Module):
     """A convolutional network whose layers mirror an RBM stack.
 
     Args:
-        layers: layer specs (``rbm.LayerSpec``, :class:`Layer`, or dicts with kind, size, kernel,
+        layers: layer specs (``rbm.LayerSpec``, alias :data:`Layer`, or dicts with kind, size, kernel,
             pool).
             Conv layers are valid (no padding) with stride 1; dense layers flatten their input.
         input_shape: ``(C, H, W)`` of one image.
@@ -183,7 +165,7 @@ class CNN(nn.Module):
             raise ValueError(f"n_classes must be >= 2; got {n_classes}")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1); got {dropout}")
-        self.layer_specs: list[Layer] = [_as_layer(s) for s in layers]
+        self.layer_specs: list[LayerSpec] = [_as_layer(s) for s in layers]
         self.input_shape = input_shape
         self.n_classes = int(n_classes)
         self.activation = activation
@@ -431,7 +413,7 @@ class CNN(nn.Module):
         return super().load_state_dict(state_dict, strict=strict, assign=assign)
 
 
-def _describe(specs: Iterable[Layer]) -> str:
+def _describe(specs: Iterable[LayerSpec]) -> str:
     return ",".join(str(s) for s in specs) or "no feature layers"
 
 
@@ -439,7 +421,7 @@ def _rbm_weight_bias(rbm: Any) -> tuple[Tensor, Tensor]:
     """(weight, hidden bias) of an RBM layer, detached."""
     weight = getattr(rbm, "weight", None)
     if weight is None:
-        weight = getattr(rbm, "W")
+        weight = rbm.W
     bias = None
     for name in ("hidden_bias", "h_bias", "b_h", "bias_h"):
         bias = getattr(rbm, name, None)
@@ -450,11 +432,11 @@ def _rbm_weight_bias(rbm: Any) -> tuple[Tensor, Tensor]:
     return weight.detach(), bias.detach()
 
 
-def _spec_of_rbm(rbm: Any) -> Layer:
+def _spec_of_rbm(rbm: Any) -> LayerSpec:
     weight, _ = _rbm_weight_bias(rbm)
     if weight.dim() == 4:
-        return Layer("conv", weight.shape[0], weight.shape[-1], getattr(rbm, "pool_size", None))
-    return Layer("dense", weight.shape[1])
+        return LayerSpec("conv", weight.shape[0], weight.shape[-1], getattr(rbm, "pool_size", None))
+    return LayerSpec("dense", weight.shape[1])
 
 
 def save_cnn(model: CNN, path: Any, **extra: Any) -> None:

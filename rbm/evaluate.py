@@ -32,7 +32,9 @@ __all__ = [
 ]
 
 #: Most configurations :func:`exact_log_partition` enumerates by default (2^24 ≈ 1.7·10⁷: a few
-#: seconds on a CPU for small models).
+#: seconds on a CPU for small models). The unit is states, as for ``sampling/``'s one limit
+#: (``sampling.enumeration.MAX_STATES`` = 2^22, which this package may not import); this one is 4x
+#: larger because the states are streamed in chunks of at most 2^16, never held all at once.
 DEFAULT_MAX_STATES = 2**24
 
 
@@ -51,20 +53,29 @@ def _canvas(model: RBM, visible_shape) -> tuple[int, ...]:
     return shape
 
 
-def _binary_configs(start: int, stop: int, n: int, like: Tensor) -> Tensor:
+def _digits(start: int, stop: int, n: int, base: int, like: Tensor) -> Tensor:
+    """States ``start..stop-1`` as ``n`` base-``base`` digits, (stop - start, n) int64.
+
+    The first digit is the most significant: the order of ``sampling.enumeration`` (state k of n
+    binary units has unit i = ``(k >> (n - 1 - i)) & 1``).
+    """
     idx = torch.arange(start, stop, device=like.device)
-    return ((idx.unsqueeze(1) >> torch.arange(n, device=like.device)) & 1).to(like.dtype)
+    powers = base ** torch.arange(n - 1, -1, -1, device=like.device)
+    return (idx.unsqueeze(1) // powers) % base
+
+
+def _binary_configs(start: int, stop: int, n: int, like: Tensor) -> Tensor:
+    return _digits(start, stop, n, 2, like).to(like.dtype)
 
 
 def _pooled_configs(start: int, stop: int, model: ConvRBM, hidden_shape, like: Tensor) -> Tensor:
-    """Valid pooled hidden configurations ``start..stop-1`` in mixed radix c²+1 per block."""
+    """Valid pooled hidden configurations ``start..stop-1``: one digit of c²+1 values per block
+    (0 = all off, d = the block's d-th unit on), in :func:`_digits` order."""
     k, ho, wo = hidden_shape
     c = model.pool_size
-    n_blocks, base = k * (ho // c) * (wo // c), c * c + 1
-    idx = torch.arange(start, stop, device=like.device)
-    powers = base ** torch.arange(n_blocks, device=like.device)
-    digits = (idx.unsqueeze(1) // powers) % base  # (N, n_blocks); digit c*c = all off
-    onehot = (digits.unsqueeze(-1) == torch.arange(c * c, device=like.device)).to(like.dtype)
+    n_blocks = k * (ho // c) * (wo // c)
+    digits = _digits(start, stop, n_blocks, c * c + 1, like)  # (N, n_blocks)
+    onehot = (digits.unsqueeze(-1) == torch.arange(1, c * c + 1, device=like.device)).to(like.dtype)
     return model._unblocks(onehot.reshape(-1, k, ho // c, wo // c, c * c))
 
 

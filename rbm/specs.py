@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = ["LayerSpec", "parse_layers", "format_layers"]
 
@@ -45,6 +46,10 @@ class LayerSpec:
                 raise ValueError(f"dense layer fc{self.size} takes no kernel or pool")
         else:
             raise ValueError(f"layer kind must be 'conv' or 'dense', got {self.kind!r}")
+
+    def as_dict(self) -> dict[str, Any]:
+        """``{"kind", "size", "kernel", "pool"}``: ``LayerSpec(**spec.as_dict()) == spec``."""
+        return {"kind": self.kind, "size": self.size, "kernel": self.kernel, "pool": self.pool}
 
     def __str__(self) -> str:
         if self.kind == "dense":

@@ -66,10 +66,11 @@ import numpy as np
 from dimod.exceptions import SamplerUnknownArgWarning
 
 from sampling.auto import sample_auto
-from sampling.checks import check_beta
+from sampling.bqm import column_order, in_variable_order
+from sampling.checks import check_beta, check_positive_int
 from sampling.convergence import check as check_convergence
 from sampling.convergence import run_traced, summarize
-from sampling.enumeration import MAX_EXACT_VARIABLES, exact_sample
+from sampling.enumeration import MAX_EXACT_VARIABLES, check_enumerable, exact_sample
 from sampling.errors import SamplerArgumentError
 from sampling.qpu.front import sample_mock_qpu_method, sample_qpu_method
 from sampling.schedules import SCHEDULES, beta_schedule, sa_parameters
@@ -235,7 +236,7 @@ class BoltzmannSampler(dimod.Sampler):
                 below 10 % of the reads.
         """
         t0 = time.perf_counter_ns()
-        beta = _check_beta(beta)
+        beta = check_beta(beta, error=SamplerArgumentError)
         if method not in METHODS:
             raise SamplerArgumentError(
                 f"unknown method {method!r}; expected one of {', '.join(sorted(METHODS))}"
@@ -257,9 +258,7 @@ class BoltzmannSampler(dimod.Sampler):
         if num_reads is None:
             init = kwargs.get("initial_states")
             num_reads = len(dimod.as_samples(init)[0]) if init is not None else DEFAULT_NUM_READS
-        if isinstance(num_reads, bool) or not isinstance(num_reads, Integral) or num_reads < 1:
-            raise SamplerArgumentError(f"num_reads must be a positive integer, got {num_reads!r}")
-        num_reads = int(num_reads)
+        num_reads = check_positive_int(num_reads, "num_reads", error=SamplerArgumentError)
         run_seed = call_seed(seed, bqm)
         if kwargs.get("initial_states") is not None:
             kwargs["initial_states"] = parse_initial_states(
@@ -270,7 +269,7 @@ class BoltzmannSampler(dimod.Sampler):
         sampleset = fn(bqm, beta, num_reads, run_seed, **kwargs)
 
         t2 = time.perf_counter_ns()
-        sampleset = _in_order(sampleset, bqm)
+        sampleset = in_variable_order(sampleset, bqm.variables)
         info = sampleset.info
         chosen = info.pop("method", method) if method == "auto" else method
         timing = dict(info.get("timing") or {})
@@ -342,8 +341,7 @@ def parse_initial_states(
             f"initial_states: {exc} (got {n_init} initial states for num_reads={num_reads}, "
             f"initial_states_generator={generator!r})"
         ) from None
-    pos = {v: i for i, v in enumerate(parsed.variables)}
-    cols = [pos[v] for v in bqm.variables]
+    cols = column_order(parsed.variables, bqm.variables)
     return np.ascontiguousarray(parsed.record.sample[:, cols], dtype=np.int8)
 
 
@@ -371,10 +369,11 @@ def sa_schedule(
     """
     if not isinstance(schedule, str) or schedule in ("quench", "fixed"):
         try:
-            return beta_schedule(schedule, beta, _positive_int(num_sweeps, "num_sweeps"), beta_start)
+            sweeps = check_positive_int(num_sweeps, "num_sweeps", error=SamplerArgumentError)
+            return beta_schedule(schedule, beta, sweeps, beta_start)
         except ValueError as exc:
             raise SamplerArgumentError(str(exc)) from None
-    num_sweeps = _positive_int(num_sweeps, "num_sweeps")
+    num_sweeps = check_positive_int(num_sweeps, "num_sweeps", error=SamplerArgumentError)
     if num_sweeps_at_beta is None:
         num_sweeps_at_beta = num_sweeps - num_sweeps // 4
     num_sweeps_at_beta = int(num_sweeps_at_beta)
@@ -424,11 +423,10 @@ def _sample_exact(
     bqm: dimod.BinaryQuadraticModel, beta: float, num_reads: int, seed: int | None
 ) -> dimod.SampleSet:
     """i.i.d. samples by enumeration (≤ MAX_EXACT_VARIABLES variables)."""
-    if bqm.num_variables > MAX_EXACT_VARIABLES:
-        raise SamplerArgumentError(
-            f"method 'exact' enumerates all 2^n states and is limited to {MAX_EXACT_VARIABLES} "
-            f"variables; this problem has {bqm.num_variables}: use method 'sa' or 'gibbs'"
-        )
+    try:
+        check_enumerable(bqm, what="method 'exact'", hint="use method 'sa' or 'gibbs'")
+    except ValueError as error:
+        raise SamplerArgumentError(str(error)) from None
     return exact_sample(bqm, beta, num_reads, seed)
 
 
@@ -465,32 +463,3 @@ register_method("mock-qpu", sample_mock_qpu_method)  # the same pipeline on an o
 # --------------------------------------------------------------------------- helpers
 
 
-def _check_beta(beta: Any) -> float:
-    """:func:`sampling.checks.check_beta`, raising the dimod front's SamplerArgumentError."""
-    try:
-        return check_beta(beta)
-    except ValueError as exc:
-        raise SamplerArgumentError(str(exc)) from None
-
-
-def _positive_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
-        raise SamplerArgumentError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
-def _in_order(sampleset: dimod.SampleSet, bqm: dimod.BinaryQuadraticModel) -> dimod.SampleSet:
-    """Return ``sampleset`` with columns in ``bqm.variables`` order (same rows, vectors, info)."""
-    if list(sampleset.variables) == list(bqm.variables):
-        return sampleset
-    pos = {v: i for i, v in enumerate(sampleset.variables)}
-    cols = [pos[v] for v in bqm.variables]
-    record = sampleset.record
-    vectors = {name: record[name] for name in record.dtype.names if name != "sample"}
-    return dimod.SampleSet.from_samples(
-        (record.sample[:, cols], list(bqm.variables)),
-        vartype=sampleset.vartype,
-        info=dict(sampleset.info),
-        sort_labels=False,
-        **vectors,
-    )

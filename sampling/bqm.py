@@ -5,7 +5,8 @@ The spec (``docs/interfaces.md``) lists a bipartite model as numpy vectors: vari
 E(x) = linear·x + Σₖ values[k] x[rows[k]] x[cols[k]] + offset. :func:`spec_to_bqm` turns it into a
 ``dimod.BinaryQuadraticModel`` labelled 0..n-1 in one vectorised call; :func:`sampleset_to_array`
 reads a ``SampleSet`` back into that column order whatever order the sampler returned its
-variables in (``docs/design.md`` §3), expanding aggregated rows.
+variables in (``docs/design.md`` §3), expanding aggregated rows. :func:`column_order` and
+:func:`in_variable_order` are the one column-reordering helper of ``sampling/`` for any labels.
 
 Examples:
     >>> import dimod
@@ -19,12 +20,59 @@ Examples:
 
 from __future__ import annotations
 
+from collections.abc import Hashable, Iterable, Sequence
 from typing import Any
 
 import dimod
 import numpy as np
 
-__all__ = ["pooling_pairs", "pooling_violations", "sampleset_to_array", "spec_to_bqm"]
+__all__ = [
+    "column_order",
+    "in_variable_order",
+    "pooling_pairs",
+    "pooling_violations",
+    "sampleset_to_array",
+    "spec_to_bqm",
+]
+
+
+def column_order(labels: Sequence[Hashable], variables: Iterable[Hashable]) -> np.ndarray:
+    """The column of each of ``variables`` among ``labels``, int64 (len(variables),).
+
+    ``samples[:, column_order(sampleset.variables, bqm.variables)]`` puts a sample set's columns
+    in ``bqm.variables`` order (a ``SampleSet``'s columns follow its own ``.variables``).
+
+    Raises:
+        KeyError: a variable is not among ``labels`` (the key is the first missing one).
+
+    Examples:
+        >>> column_order(["b", "c", "a"], ["a", "b", "c"]).tolist()
+        [2, 0, 1]
+    """
+    position = {label: i for i, label in enumerate(labels)}
+    return np.array([position[v] for v in variables], dtype=np.int64)
+
+
+def in_variable_order(sampleset: dimod.SampleSet, variables: Iterable[Hashable]) -> dimod.SampleSet:
+    """``sampleset`` with its columns in ``variables`` order: same rows, data vectors and info.
+
+    Returns ``sampleset`` itself when its columns are already in that order.
+
+    Raises:
+        KeyError: a variable is not in the sample set.
+    """
+    variables = list(variables)
+    if list(sampleset.variables) == variables:
+        return sampleset
+    record = sampleset.record
+    vectors = {name: record[name] for name in record.dtype.names if name != "sample"}
+    return dimod.SampleSet.from_samples(
+        (record.sample[:, column_order(sampleset.variables, variables)], variables),
+        vartype=sampleset.vartype,
+        info=dict(sampleset.info),
+        sort_labels=False,  # the default sorts sortable labels, losing the order asked for
+        **vectors,
+    )
 
 
 def spec_to_bqm(spec: Any, scale: float = 1.0) -> dimod.BinaryQuadraticModel:
@@ -70,10 +118,8 @@ def sampleset_to_array(sampleset: dimod.SampleSet, num_variables: int) -> np.nda
             f"has {len(variables)}"
         )
     try:
-        order = np.fromiter(
-            (variables.index(i) for i in range(num_variables)), dtype=np.int64, count=num_variables
-        )
-    except ValueError:
+        order = column_order(variables, range(num_variables))
+    except KeyError:
         raise ValueError(
             f"sample set variables are not the labels 0..{num_variables - 1}"
         ) from None

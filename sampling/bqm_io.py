@@ -62,6 +62,7 @@ from typing import IO, Any
 import dimod
 import numpy as np
 
+from sampling.bqm import column_order, in_variable_order
 from sampling.errors import SamplingError
 
 __all__ = [
@@ -367,15 +368,15 @@ def write_samples(
     ext = check_output_path(path)
     if ext == ".json":
         if variables is not None and list(variables) != list(sampleset.variables):
-            sampleset = _reordered(sampleset, list(variables))
+            sampleset = in_variable_order(sampleset, variables)
         text = json.dumps(sampleset.to_serializable(), default=_json_default)
         _atomic_write(path, lambda f: f.write(text.encode()))
         return
     variables = list(sampleset.variables if variables is None else variables)
-    pos = {v: i for i, v in enumerate(sampleset.variables)}
     record = sampleset.record
     reps = np.asarray(record.num_occurrences)
-    x = np.repeat(np.asarray(record.sample)[:, [pos[v] for v in variables]], reps, axis=0)
+    x = np.repeat(np.asarray(record.sample)[:, column_order(sampleset.variables, variables)], reps,
+                  axis=0)
     energies = np.repeat(np.asarray(record.energy, dtype=np.float64), reps)
     if ext == ".npz":
         labels = _label_array(variables)
@@ -432,7 +433,7 @@ def read_samples(path: str | os.PathLike) -> dimod.SampleSet:
             # from_serializable sorts sortable labels: restore the written column order
             order = [_as_hashable(v) for v in obj.get("variable_labels", [])]
             if sorted(map(repr, order)) == sorted(map(repr, ss.variables)):
-                ss = _reordered(ss, order)
+                ss = in_variable_order(ss, order)
             return ss
         if ext == ".csv":
             rows = list(csv.reader(io.StringIO(_read_text(path))))
@@ -451,17 +452,6 @@ def read_samples(path: str | os.PathLike) -> dimod.SampleSet:
     raise ProblemFileError(f"{path}: unsupported sample file extension {ext!r}")
 
 
-def _reordered(sampleset: dimod.SampleSet, variables: list[Hashable]) -> dimod.SampleSet:
-    pos = {v: i for i, v in enumerate(sampleset.variables)}
-    record = sampleset.record
-    vectors = {name: record[name] for name in record.dtype.names if name != "sample"}
-    return dimod.SampleSet.from_samples(
-        (record.sample[:, [pos[v] for v in variables]], variables),
-        vartype=sampleset.vartype,
-        info=dict(sampleset.info),
-        sort_labels=False,
-        **vectors,
-    )
 
 
 def _as_hashable(obj: Any) -> Hashable:

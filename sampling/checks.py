@@ -9,27 +9,43 @@ from typing import Any
 __all__ = ["check_beta", "check_positive_int", "resolve_sweeps"]
 
 
-def check_beta(beta: float) -> float:
-    """Return ``beta`` as a float, or raise ``ValueError`` unless it is positive and finite."""
+def check_beta(beta: float, *, error: type[ValueError] = ValueError) -> float:
+    """Return ``beta`` as a float, or raise ``error`` unless it is positive and finite.
+
+    ``error`` is a ``ValueError`` subclass: a caller's own class (e.g. the dimod front's
+    ``SamplerArgumentError``), so that one check serves every front.
+    """
     try:
         value = float(beta)
     except (TypeError, ValueError):
-        raise ValueError(f"beta must be a positive finite number, got {beta!r}") from None
+        raise error(f"beta must be a positive finite number, got {beta!r}") from None
     if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"beta must be a positive finite number, got {beta!r}")
+        raise error(f"beta must be a positive finite number, got {beta!r}")
     return value
 
 
-def check_positive_int(value: Any, name: str) -> int:
-    """Return ``value`` as an int, or raise ``ValueError`` unless it is an integer >= 1."""
+def check_positive_int(value: Any, name: str, *, error: type[ValueError] = ValueError) -> int:
+    """Return ``value`` as an int, or raise ``error`` unless it is an integer >= 1.
+
+    Any integer type is accepted (``int``, numpy integers), never ``bool`` or a float such as
+    ``2.0``. ``error`` as in :func:`check_beta`.
+
+    Examples:
+        >>> check_positive_int(3, "num_reads")
+        3
+        >>> check_positive_int(0, "num_reads")
+        Traceback (most recent call last):
+        ...
+        ValueError: num_reads must be an integer >= 1, got 0
+    """
     try:
         if isinstance(value, bool):
             raise TypeError
         number = operator.index(value)
     except TypeError:
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}") from None
+        raise error(f"{name} must be an integer >= 1, got {value!r}") from None
     if number < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {number}")
+        raise error(f"{name} must be an integer >= 1, got {number}")
     return number
 
 

@@ -31,6 +31,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from sampling.bqm_io import ProblemFileError, check_output_path, read_bqm, write_samples
+from sampling.checks import check_positive_int
 from sampling.schedules import SCHEDULES
 
 __all__ = ["build_parser", "main"]
@@ -87,13 +88,15 @@ def _positive_float(text: str) -> float:
 
 
 def _positive_int(text: str) -> int:
+    """argparse type: an integer >= 1, by :func:`sampling.checks.check_positive_int`'s rule."""
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
-    return value
+    try:
+        return check_positive_int(value, "value")
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}") from None
 
 
 def _seed(text: str) -> int:
@@ -322,15 +325,15 @@ def _cmd_sample(args: argparse.Namespace) -> int:
 def _cmd_exact_check(args: argparse.Namespace) -> int:
     from sampling.boltzmann import SamplerArgumentError
     from sampling.diagnostics import compare_to_exact, within_noise_floor
-    from sampling.enumeration import MAX_EXACT_VARIABLES, exact_distribution
+    from sampling.enumeration import check_enumerable, exact_distribution
 
     t0 = time.perf_counter()
     bqm = _read_problem(args.problem, args.vartype)
-    if bqm.num_variables > MAX_EXACT_VARIABLES:
-        raise SamplerArgumentError(
-            f"exact-check enumerates all 2^n states and is limited to {MAX_EXACT_VARIABLES} "
-            f"variables; {args.problem} has {bqm.num_variables}"
-        )
+    try:
+        check_enumerable(bqm, what="exact-check", subject=str(args.problem),
+                         hint="compare a smaller problem")
+    except ValueError as error:
+        raise SamplerArgumentError(str(error)) from None
     ss = _sample(args, bqm)
     _, probs = exact_distribution(bqm, args.beta)
     r = compare_to_exact(ss, probs, variables=bqm.variables)

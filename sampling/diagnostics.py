@@ -35,6 +35,9 @@ from typing import Any
 import dimod
 import numpy as np
 
+from sampling.bqm import column_order
+from sampling.checks import check_positive_int
+
 __all__ = [
     "compare_to_exact",
     "empirical_distribution",
@@ -82,14 +85,14 @@ def sample_array(
     ):
         arr, labels = dimod.as_samples(samples)
         if variables is not None:
-            pos = {v: i for i, v in enumerate(labels)}
-            missing = [v for v in variables if v not in pos]
+            known = set(labels)
+            missing = [v for v in variables if v not in known]
             if missing or len(labels) != len(variables):
                 raise ValueError(
                     f"sample labels {list(labels)[:8]} do not match the variables "
                     f"{list(variables)[:8]} (missing: {missing[:8]})"
                 )
-            arr = arr[:, [pos[v] for v in variables]]
+            arr = arr[:, column_order(labels, variables)]
     else:
         arr = np.asarray(samples)
         if arr.ndim != 2:
@@ -176,11 +179,8 @@ def noise_floor(
         ``{"kl_floor": mean KL, "tv_floor": mean TV, "kl_floor_std": ..., "tv_floor_std": ...}``.
     """
     p = np.asarray(p_exact, dtype=np.float64)
-    num_samples = int(num_samples)
-    if num_samples < 1:
-        raise ValueError(f"num_samples must be >= 1, got {num_samples}")
-    if num_draws < 1:
-        raise ValueError(f"num_draws must be >= 1, got {num_draws}")
+    num_samples = check_positive_int(num_samples, "num_samples")
+    num_draws = check_positive_int(num_draws, "num_draws")
     rng = np.random.default_rng(seed)
     pn = p / p.sum()
     kls, tvs = [], []

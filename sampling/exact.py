@@ -11,11 +11,12 @@ configuration of the side with fewer states (hidden states respect pooling: a bl
 s + 1 valid states), draws that side from its exact marginal and the other side from the model's
 exact conditional. Only the model protocol is used (``energy``, ``hidden_logits``,
 ``visible_logits``, ``sample_*``); the spec from ``to_qm`` only tells which hidden units share a
-pooling block. Models whose smaller side has more than ``max_states`` configurations (default 2²⁰,
-i.e. about 20 binary units) are refused with a ``ValueError``.
+pooling block. Models whose smaller side has more than ``max_states`` configurations (default
+:data:`sampling.enumeration.MAX_STATES` = 2²², i.e. about 22 binary units) are refused with a
+``ValueError``.
 
-State order: configurations are listed with the first unit as the most significant bit (the
-convention of ``sampling.enumeration``), restricted to valid pooled states on the hidden side.
+The states come from :func:`sampling.enumeration.enumerate_block_states`, in its order: the first
+unit is the most significant bit, restricted to valid pooled states on the hidden side.
 
 Examples:
     >>> import torch
@@ -39,11 +40,9 @@ from torch import Tensor
 
 from sampling.base import NegativeSampler, check_beta, check_positive_int, model_device, model_dtype
 from sampling.bqm import pooling_pairs
+from sampling.enumeration import MAX_STATES, enumerate_block_states
 
 __all__ = ["MAX_STATES", "ExactSampler", "exact_marginal", "hidden_blocks", "marginal_table"]
-
-#: Default limit on the configurations of the enumerated side (2²⁰: ~20 binary units).
-MAX_STATES = 1 << 20
 
 _SIDES = ("auto", "visible", "hidden")
 _CHUNK_ELEMENTS = 1 << 22  # states × units evaluated at once
@@ -67,25 +66,6 @@ def hidden_blocks(model: torch.nn.Module, canvas: tuple[int, ...]) -> list[np.nd
     for unit, label in enumerate(labels.tolist()):
         blocks.setdefault(label, []).append(unit)
     return sorted((np.array(b) for b in blocks.values()), key=lambda b: int(b[0]))
-
-
-def _num_states(blocks: list[np.ndarray]) -> int:
-    return math.prod(len(b) + 1 for b in blocks)
-
-
-def _enumerate(blocks: list[np.ndarray], n_units: int, device: torch.device) -> Tensor:
-    """All valid configurations, (S, n_units) uint8, the last block varying fastest."""
-    total = _num_states(blocks)
-    index = torch.arange(total, device=device)
-    out = torch.zeros(total, n_units, dtype=torch.uint8, device=device)
-    stride = 1
-    for block in reversed(blocks):
-        digit = (index // stride) % (len(block) + 1)
-        on = digit > 0
-        units = torch.as_tensor(block, device=device)[digit[on] - 1]
-        out[on.nonzero().squeeze(1), units] = 1
-        stride *= len(block) + 1
-    return out
 
 
 def _log_weights(
@@ -188,10 +168,11 @@ def exact_marginal(
     device = model_device(model)
     with torch.no_grad():
         if side == "hidden":
-            states = _enumerate(blocks, math.prod(hidden_shape), device)
+            listed, n_units = blocks, math.prod(hidden_shape)
         else:
-            states = _enumerate([np.array([i]) for i in range(math.prod(canvas))],
-                                math.prod(canvas), device)
+            n_units = math.prod(canvas)
+            listed = [np.array([i]) for i in range(n_units)]
+        states = torch.from_numpy(enumerate_block_states(listed, n_units, max_states)).to(device)
         logw = _log_weights(model, side, states, canvas, hidden_shape, beta, blocks)
         probs = torch.softmax(logw, 0)
     shape = hidden_shape if side == "hidden" else canvas
@@ -217,7 +198,8 @@ class ExactSampler(NegativeSampler):
 
     Args:
         side: ``"auto"`` (fewer configurations), ``"visible"`` or ``"hidden"``.
-        max_states: refuse models whose enumerated side has more configurations (default 2²⁰).
+        max_states: refuse models whose enumerated side has more configurations (default
+            :data:`sampling.enumeration.MAX_STATES`, 2²²).
         **options: ``beta``, ``num_chains``, ``canvas``, ``seed``, ``device`` of
             :class:`~sampling.base.NegativeSampler` (``persistent`` is accepted and ignored: every
             sample is independent).

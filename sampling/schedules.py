@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from sampling.checks import resolve_sweeps
+from sampling.checks import check_positive_int, resolve_sweeps
 
 __all__ = ["SCHEDULES", "AnnealingSchedule", "beta_schedule", "sa_parameters"]
 
@@ -68,9 +68,7 @@ def beta_schedule(
         return sched
     if kind not in SCHEDULES:
         raise ValueError(f"unknown beta schedule {kind!r}; expected one of {', '.join(SCHEDULES)}")
-    num_sweeps = int(num_sweeps)
-    if num_sweeps < 1:
-        raise ValueError(f"num_sweeps must be >= 1, got {num_sweeps}")
+    num_sweeps = check_positive_int(num_sweeps, "num_sweeps")
     start = 0.1 * beta if beta_start is None else float(beta_start)
     if not np.isfinite(start) or start <= 0:
         raise ValueError(f"beta_start must be a positive finite number, got {beta_start!r}")

@@ -36,6 +36,7 @@ from typing import Any
 import dimod
 import numpy as np
 
+from sampling.checks import check_positive_int
 from sampling.convergence import summarize, trace_sweeps
 from sampling.errors import SamplerArgumentError
 
@@ -159,12 +160,6 @@ def _initial(engine, torch, initial_states, num_reads, vartype, uniforms):
     return engine.state_from_samples(samples, vartype)
 
 
-def _positive(value, name):
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise SamplerArgumentError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
 def sample_gibbs(
     bqm: dimod.BinaryQuadraticModel,
     beta: float,
@@ -176,7 +171,7 @@ def sample_gibbs(
     device: str | None = None,
 ) -> dimod.SampleSet:
     """``num_reads`` block-Gibbs chains at β for ``num_sweeps`` sweeps (torch engine)."""
-    num_sweeps = _positive(num_sweeps, "num_sweeps")
+    num_sweeps = check_positive_int(num_sweeps, "num_sweeps", error=SamplerArgumentError)
     engine, torch = _prepare(bqm, device)
     uniforms = engine.generator(seed)
     state = _initial(engine, torch, initial_states, num_reads, bqm.vartype, uniforms)
@@ -233,7 +228,7 @@ def sample_pt(
     Raises:
         SamplerArgumentError: a bad ladder, replica count, beta_min or sweep count.
     """
-    num_sweeps = _positive(num_sweeps, "num_sweeps")
+    num_sweeps = check_positive_int(num_sweeps, "num_sweeps", error=SamplerArgumentError)
     if num_sweeps < 4:
         raise SamplerArgumentError(f"method 'pt' needs num_sweeps >= 4, got {num_sweeps}")
     if betas is not None:

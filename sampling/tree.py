@@ -33,6 +33,7 @@ import heapq
 import dimod
 import numpy as np
 
+from sampling.bqm import column_order
 from sampling.errors import SamplerArgumentError
 
 __all__ = [
@@ -234,8 +235,7 @@ def marginal_zscores(sampleset: dimod.SampleSet, bqm: dimod.BinaryQuadraticModel
     Returns:
         ``dict(energy_z, variable_rms, variable_max, edge_rms, edge_max, n)``.
     """
-    pos = {v: i for i, v in enumerate(sampleset.variables)}
-    cols = [pos[v] for v in moments["variables"]]
+    cols = column_order(sampleset.variables, moments["variables"])
     X = np.repeat(sampleset.record.sample[:, cols].astype(np.float64),
                   sampleset.record.num_occurrences, axis=0)
     N = X.shape[0]

@@ -10,11 +10,17 @@ import torch
 from dwave.samplers import SimulatedAnnealingSampler
 
 from rbm import BernoulliRBM, ConvRBM
+from rbm.evaluate import _binary_configs, _pooled_configs
 from sampling import available_samplers, make_sampler, register_sampler
 from sampling.annealed import AnnealedGibbsSampler
-from sampling.bqm import pooling_violations, sampleset_to_array, spec_to_bqm
-from sampling.enumeration import exact_distribution
-from sampling.exact import ExactSampler, exact_marginal
+from sampling.bqm import in_variable_order, pooling_violations, sampleset_to_array, spec_to_bqm
+from sampling.enumeration import (
+    MAX_STATES,
+    enumerate_block_states,
+    enumerate_states,
+    exact_distribution,
+)
+from sampling.exact import ExactSampler, exact_marginal, hidden_blocks
 from sampling.gibbs import GibbsSampler, start_from_data
 from sampling.registry import _REGISTRY
 from sampling.sa import SimulatedAnnealingNegativeSampler
@@ -175,6 +181,26 @@ def test_exact_refuses_large_models_with_the_limit():
         make_sampler("exact", max_states=16).sample(dense_model(10, 6), binary((2, 10)))
 
 
+def test_one_state_order_for_every_enumerator():
+    # sampling.enumeration owns the order (first unit most significant); sampling.exact lists its
+    # states with it, and rbm.evaluate (which may not import sampling) enumerates the same way
+    binary = enumerate_states(5)
+    assert binary[1].tolist() == [0, 0, 0, 0, 1]
+    np.testing.assert_array_equal(enumerate_block_states([[i] for i in range(5)], 5), binary)
+    np.testing.assert_array_equal(_binary_configs(0, 32, 5, torch.zeros(1)).numpy(), binary)
+    states, _, side = exact_marginal(dense_model(5, 9), side="visible")
+    np.testing.assert_array_equal(states.numpy(), binary)
+    pooled = conv_model(filters=2, kernel=2, pool=2)
+    blocks = hidden_blocks(pooled, (1, 5, 5))
+    hidden_shape = pooled.hidden_shape((1, 5, 5))
+    listed = enumerate_block_states(blocks, int(np.prod(hidden_shape)))
+    assert len(listed) == 5**8
+    rbm_side = _pooled_configs(0, len(listed), pooled, hidden_shape, torch.zeros(1))
+    np.testing.assert_array_equal(rbm_side.reshape(len(listed), -1).numpy(), listed)
+    with pytest.raises(ValueError, match=f"above the limit max_states={MAX_STATES}"):
+        enumerate_block_states([[i] for i in range(23)], 23)
+
+
 def test_device_mismatch_is_refused():
     sampler = make_sampler("annealed", device="cuda:0")
     with pytest.raises(ValueError, match="model lives on cpu"):
@@ -332,6 +358,14 @@ def test_sa_columns_are_reordered_by_sampleset_variables():
     assert list(scrambled.variables) == labels
     assert not (scrambled.record.sample == pattern).all()  # the raw columns would be wrong
     assert (sampleset_to_array(scrambled, n) == pattern).all()
+    # the one reordering helper: same rows, energies and info, columns in the order asked for
+    ordered = in_variable_order(scrambled, range(n))
+    assert list(ordered.variables) == list(range(n))
+    assert (ordered.record.sample == pattern).all()
+    np.testing.assert_array_equal(ordered.record.energy, scrambled.record.energy)
+    assert in_variable_order(ordered, range(n)) is ordered
+    with pytest.raises(KeyError):
+        in_variable_order(scrambled, range(n + 1))
 
 
 def test_sampleset_to_array_expands_occurrences_and_spins():

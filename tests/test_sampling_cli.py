@@ -387,7 +387,7 @@ def test_exact_check_passes_and_fails(capsys, work):
         (["sample", "p.coo", "--beta", "nan", "--out", "e.npz"],
          "argument --beta: must be a positive number, got 'nan'"),
         (["sample", "p.coo", "--beta", "1", "--num-reads", "0", "--out", "e.npz"],
-         "argument --num-reads: must be a positive integer, got '0'"),
+         "argument --num-reads: must be an integer >= 1, got '0'"),
         (["sample", "p.coo", "--beta", "1", "--num-reads", "1.5", "--out", "e.npz"],
          "argument --num-reads: expected an integer, got '1.5'"),
         (["sample", "p.coo", "--beta", "1", "--out", "e.txt"],

@@ -58,13 +58,13 @@ Examples:
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 
+from sampling.checks import check_beta, check_positive_int
 from sampling.qpu.calibration import TemperatureCalibrator, callen_z, mpl_beta
 from sampling.qpu.embedding import (
     EmbeddedProblem,
@@ -205,12 +205,8 @@ class QPUBackend:
             ``(spins, info)``: int8 ±1 array (num_samples, n) in the variable order of ``ising``,
             and the metrics of this request (see :class:`QPUSampler` for the keys).
         """
-        beta = float(beta)
-        num_samples = int(num_samples)
-        if not (beta > 0 and math.isfinite(beta)):
-            raise ValueError(f"beta must be a positive finite number, got {beta}")
-        if num_samples < 1:
-            raise ValueError(f"num_samples must be >= 1, got {num_samples}")
+        beta = check_beta(beta)
+        num_samples = check_positive_int(num_samples, "num_samples")
         child = self.sampler
         props = child.properties
         emb, emb_source = self.embedding_for(ising)
@@ -480,11 +476,11 @@ def _raw_samples(sampleset, qubits: np.ndarray) -> np.ndarray:
     """±1 spins (R, Q) in ``qubits`` order, one row per read (aggregated rows are expanded)."""
     import dimod
 
-    variables = sampleset.variables
+    from sampling.bqm import column_order
+
     try:
-        order = np.fromiter((variables.index(int(q)) for q in qubits), dtype=np.int64,
-                            count=len(qubits))
-    except ValueError:
+        order = column_order(sampleset.variables, [int(q) for q in qubits])
+    except KeyError:
         raise QPUSamplingError("the solver returned samples for other qubits than programmed") from None
     record = sampleset.record
     samples = np.asarray(record.sample)[:, order].astype(np.int8)

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from sampling.checks import check_positive_int
 from sampling.qpu.embedding import (
     EmbeddedProblem,
     EmbeddingError,
@@ -190,8 +191,9 @@ def estimate_qpu_run(
     if len(tiles_per_layer) != len(layers):
         raise ValueError(f"need one tile count per layer, got {len(tiles_per_layer)} for "
                          f"{len(layers)} layers")
-    if min([num_chains, batches_per_epoch, epochs, *tiles_per_layer], default=1) < 1:
-        raise ValueError("num_chains, batches_per_epoch, epochs and tiles must be >= 1")
+    for name, value in (("num_chains", num_chains), ("batches_per_epoch", batches_per_epoch),
+                        ("epochs", epochs), *(("tiles", t) for t in tiles_per_layer)):
+        check_positive_int(value, name)
 
     out = []
     for index, (problem, t) in enumerate(zip(layers, tiles_per_layer, strict=True)):

@@ -26,6 +26,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from sampling.checks import check_positive_int
+
 __all__ = [
     "FrontOptions",
     "MOCK_DEFAULTS",
@@ -115,10 +117,9 @@ class QPUOptions:
     retry_max_delay: float = 120.0
 
     def __post_init__(self) -> None:
-        if int(self.tiles) < 1:
-            raise ValueError(f"tiles must be >= 1, got {self.tiles}")
-        if self.num_reads is not None and int(self.num_reads) < 1:
-            raise ValueError(f"num_reads must be >= 1, got {self.num_reads}")
+        check_positive_int(self.tiles, "tiles")
+        if self.num_reads is not None:
+            check_positive_int(self.num_reads, "num_reads")
         if self.range_policy not in ("clip", "rescale"):
             raise ValueError(f"range_policy must be 'clip' or 'rescale', got {self.range_policy!r}")
         if self.chain_strength is not None and not self.chain_strength > 0:
