@@ -498,7 +498,7 @@ def tables(state: dict[str, Any]) -> str:
 
 
 def plot(state: dict[str, Any], path: Path) -> None:
-    from matplotlib.ticker import NullFormatter
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
 
     s, summary = state["settings"], summarise(state)
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.5))
@@ -524,7 +524,12 @@ def plot(state: dict[str, Any], path: Path) -> None:
         ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel("labelled training images")
         ax.grid(alpha=0.3)
-    ax1.set_ylabel("test error (%), mean over seeds")
+    ax1.set_yscale("log")
+    ax1.yaxis.set_major_formatter(ScalarFormatter())
+    ax1.yaxis.set_minor_formatter(NullFormatter())
+    ax1.set_yticks([1, 2, 5, 10, 20])
+    ax1.legend(fontsize=7)
+    ax1.set_ylabel("test error (%), mean over seeds (log scale)")
     ax1.set_title("Fine-tuned CNN, lr and stopping point chosen on validation")
     ax2.axhline(0, color="black", lw=0.8)
     ax2.set_ylabel("test error − calibrated random (points)")
