@@ -69,7 +69,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import math
 import os
 import platform
@@ -81,12 +80,14 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/common.py
 
 import matplotlib  # noqa: E402
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
+from common import write_json  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -149,20 +150,6 @@ def machine_info(threads: int) -> dict[str, Any]:
     except OSError:
         pass
     return info
-
-
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, torch.Tensor):
-        return _jsonable(obj.tolist())
-    if hasattr(obj, "item") and callable(obj.item) and getattr(obj, "ndim", 1) == 0:
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return str(obj)
-    return obj
 
 
 # ------------------------------------------------------------------------------ pretraining
@@ -571,7 +558,7 @@ def main(argv=None) -> int:
         "sample_quality": quality,
         "results": results,
     }
-    (out / f"adachi{suffix}.json").write_text(json.dumps(_jsonable(record), indent=1) + "\n")
+    write_json(out / f"adachi{suffix}.json", record)
     plot(table, results, samplers, out / f"adachi{suffix}.png",
          f"DBN {args.layers} on {args.dataset} coarse-grained to {args.resize}; mean ± std over "
          f"{args.seeds} seeds; identical fine-tuning ({args.finetune_epochs} epochs SGD, sigmoid)")
