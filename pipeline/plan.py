@@ -17,7 +17,7 @@ import math
 from typing import Any
 
 from pipeline.config import TrainConfig
-from pipeline.errors import UserError
+from pipeline.preparation import does_not_embed
 
 __all__ = ["QPU_SAMPLERS", "format_plan", "plan"]
 
@@ -54,7 +54,7 @@ def plan(config: TrainConfig, setup: Any) -> dict[str, Any]:
 
 def _qpu_estimate(config: TrainConfig, setup: Any, problems: list[Any], batches: int) -> dict[str, Any]:
     from sampling import layer_canvas
-    from sampling.qpu.cost import ADVANTAGE, estimate_qpu_run, fit_hint, target_edges_of
+    from sampling.qpu.cost import ADVANTAGE, estimate_qpu_run, target_edges_of
     from sampling.qpu.embedding import EmbeddedProblem, EmbeddingError, search_embedding, tile_edges
     from sampling.qpu.ising import LogicalIsing
     from sampling.qpu.options import QPUOptions, split_options
@@ -82,25 +82,16 @@ def _qpu_estimate(config: TrainConfig, setup: Any, problems: list[Any], batches:
                                           tries=options.embedding_tries, timeout=options.embedding_timeout)
             except EmbeddingError:
                 canvas = layer_canvas(stack, i, config.canvas_hw())
-                hint = fit_hint(stack.layers[i], canvas, edges, options.tiles, seed=options.embedding_seed,
-                                tries=min(2, options.embedding_tries), timeout=options.embedding_timeout)
-                raise UserError(f"--sampler qpu on layer {i}: {options.tiles} tile(s) of the canvas "
-                                f"{'x'.join(map(str, canvas))} do not embed on {where}; {hint}") from None
+                raise does_not_embed("qpu", i, stack.layers[i], canvas, edges, options, where) from None
             embeddings.append(EmbeddedProblem(n_all, rows, cols, chains, edges))
-    num_chains = config.num_chains or config.batch_size
+    if options.num_reads is not None:  # a lower reads limit than the solver's: more calls
+        solver["max_reads"] = int(options.num_reads)
     estimate = estimate_qpu_run(
-        problems, num_chains=num_chains, batches_per_epoch=batches, epochs=config.pretrain_epochs,
-        tiles=options.tiles, spin_reversal_transforms=options.spin_reversal_transforms,
+        problems, num_chains=config.num_chains or config.batch_size, batches_per_epoch=batches,
+        epochs=config.pretrain_epochs, tiles=options.tiles, spin_reversal_transforms=options.spin_reversal_transforms,
         calibration_calls=0,  # the negative-phase samplers calibrate on their own draws
         annealing_time=options.annealing_time, solver=solver, embeddings=embeddings,
     )
-    if options.num_reads is not None:  # a lower reads limit than the solver's: more calls
-        estimate = estimate_qpu_run(
-            problems, num_chains=num_chains, batches_per_epoch=batches, epochs=config.pretrain_epochs,
-            tiles=options.tiles, spin_reversal_transforms=options.spin_reversal_transforms, calibration_calls=0,
-            annealing_time=options.annealing_time, solver={**solver, "max_reads": int(options.num_reads)},
-            embeddings=embeddings,
-        )
     estimate["solver"] = where
     estimate["pooled_layers"] = [i for i, layer in enumerate(stack.layers) if getattr(layer, "pool_size", None)]
     return estimate

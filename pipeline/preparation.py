@@ -191,7 +191,6 @@ def preflight_samplers(config: TrainConfig, options: dict[str, Any], stack: Any,
 def _preflight_qpu(config: TrainConfig, sampler: Any, layer: Any, data_shape: tuple[int, ...], i: int) -> None:
     """Connect ``sampler``'s QPU backend and embed layer ``i``'s problem, or raise UserError."""
     from sampling.base import check_canvas
-    from sampling.qpu.cost import fit_hint
     from sampling.qpu.embedding import EmbeddingError
     from sampling.qpu.errors import QPUUnavailableError
     from sampling.qpu.ising import LogicalIsing
@@ -207,11 +206,19 @@ def _preflight_qpu(config: TrainConfig, sampler: Any, layer: Any, data_shape: tu
     except EmbeddingError:
         backend = sampler.backend
         edges = np.asarray(backend.sampler.edgelist, dtype=np.int64).reshape(-1, 2)
-        opts = backend.options
-        hint = fit_hint(layer, canvas, edges, backend.tiles, seed=opts.embedding_seed,
-                        tries=min(2, opts.embedding_tries), timeout=opts.embedding_timeout)
-        raise UserError(f"--sampler {config.sampler} on layer {i}: {backend.tiles} tile(s) of the canvas "
-                        f"{'x'.join(map(str, canvas))} do not embed on {backend.solver_name}; {hint}") from None
+        raise does_not_embed(config.sampler, i, layer, canvas, edges, backend.options, backend.solver_name) from None
+
+
+def does_not_embed(sampler: str, i: int, layer: Any, canvas: tuple[int, ...], edges: Any, options: Any,
+                   where: str) -> UserError:
+    """The UserError of layer ``i`` whose ``options.tiles`` copies on ``canvas`` do not embed in the
+    graph of ``edges``, naming the largest tile count or canvas that does."""
+    from sampling.qpu.cost import fit_hint
+
+    hint = fit_hint(layer, canvas, edges, options.tiles, seed=options.embedding_seed,
+                    tries=min(2, options.embedding_tries), timeout=options.embedding_timeout)
+    return UserError(f"--sampler {sampler} on layer {i}: {options.tiles} tile(s) of the canvas "
+                     f"{'x'.join(map(str, canvas))} do not embed on {where}; {hint}")
 
 
 def resolve_device(name: str) -> torch.device:
