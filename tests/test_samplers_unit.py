@@ -24,6 +24,7 @@ from sampling.exact import ExactSampler, exact_marginal, hidden_blocks
 from sampling.gibbs import GibbsSampler, start_from_data
 from sampling.registry import _REGISTRY
 from sampling.sa import SimulatedAnnealingNegativeSampler
+from tests.models import seeded_dense_rbm
 
 TORCH_BACKENDS = ("cd", "pcd", "annealed")
 ALL_BACKENDS = ("cd", "pcd", "annealed", "sa", "exact")
@@ -31,14 +32,7 @@ ALL_BACKENDS = ("cd", "pcd", "annealed", "sa", "exact")
 
 
 
-def dense_model(n_visible=10, n_hidden=6, std=1.0, seed=0) -> BernoulliRBM:
-    gen = torch.Generator().manual_seed(seed)
-    model = BernoulliRBM(n_visible, n_hidden)
-    with torch.no_grad():
-        model.weight.copy_(std * torch.randn(n_visible, n_hidden, generator=gen))
-        model.visible_bias.copy_(0.5 * torch.randn(n_visible, generator=gen))
-        model.hidden_bias.copy_(0.5 * torch.randn(n_hidden, generator=gen))
-    return model
+dense_model = seeded_dense_rbm  # weights N(0, std²), biases N(0, 0.5²), seeded
 
 
 def conv_model(filters=2, kernel=2, pool=None, std=1.0, seed=0, **kwargs) -> ConvRBM:
@@ -238,7 +232,7 @@ def test_shapes_conv_canvas(name):
 
 
 def test_dense_model_on_image_data_returns_the_image_shape():
-    model = dense_model(n_visible=9)
+    model = dense_model(n_v=9)
     v, h = make_sampler("annealed", seed=0).sample(model, binary((3, 1, 3, 3)))
     assert v.shape == (3, 1, 3, 3) and h.shape == (3, 6)
 
@@ -442,7 +436,6 @@ def test_samples_come_back_on_the_model_device(name):
 def test_sa_sweep_updates_every_unit_so_a_short_quench_forgets_its_hot_start():
     """dwave-samplers' randomize_order=True picks sites with replacement (~37 % untouched per
     sweep); our sa backend scans systematically, so one sweep at β forgets the random start."""
-    from rbm import BernoulliRBM
 
     torch.manual_seed(0)
     model = BernoulliRBM(64, 32)
