@@ -26,7 +26,6 @@ from sampling.checks import check_positive_int
 from sampling.qpu.embedding import (
     EmbeddedProblem,
     EmbeddingError,
-    min_qubits,
     search_embedding,
     tile_edges,
 )
@@ -204,7 +203,14 @@ def estimate_qpu_run(
                 emb = embedding_summary(problem, topology, shape, tiles=t, seed=seed,
                                         tries=embedding_tries)
         except EmbeddingError:
-            fits = _largest_tiles(problem, topology, shape, t - 1, seed, embedding_tries)
+            def embeds(n: int, problem: Any = problem) -> bool:
+                try:
+                    embedding_summary(problem, topology, shape, tiles=n, seed=seed, tries=embedding_tries)
+                    return True
+                except EmbeddingError:
+                    return False
+
+            fits = _largest_tiles(embeds, t - 1)
             hint = (f"the largest tile count that embeds is {fits}" if fits else
                     "not even one tile embeds: use a smaller canvas")
             raise EmbeddingError(f"layer {index}: {t} tiles do not embed on {topology} "
@@ -251,20 +257,15 @@ def target_edges_of(topology: str = "pegasus", shape: tuple[int, ...] = (16,)) -
     return np.asarray(list(qpu_graph(topology, list(shape), None, None).edges), dtype=np.int64)
 
 
-def _embeds(ising: LogicalIsing, tiles: int, target: np.ndarray, n_target: int, seed: int, tries: int,
-            timeout: float) -> bool:
+def _embeds(ising: LogicalIsing, tiles: int, target: np.ndarray, seed: int, tries: int, timeout: float) -> bool:
+    """Whether ``tiles`` copies of ``ising`` embed in ``target`` (hopeless sizes are refused by
+    :func:`~sampling.qpu.embedding.search_embedding`'s qubit bound without a search)."""
     rows, cols = tile_edges(ising.rows, ising.cols, ising.n, int(tiles))
-    if min_qubits(rows, cols, ising.n * int(tiles), _max_degree(target)) > n_target:
-        return False
     try:
         search_embedding(ising.n * int(tiles), rows, cols, target, seed=seed, tries=tries, timeout=timeout)
         return True
     except EmbeddingError:
         return False
-
-
-def _max_degree(target: np.ndarray) -> int:
-    return int(np.bincount(target.ravel()).max()) if len(target) else 0
 
 
 def largest_canvas(model: Any, canvas: Sequence[int], target_edges: np.ndarray, *, tiles: int = 1,
@@ -279,7 +280,6 @@ def largest_canvas(model: Any, canvas: Sequence[int], target_edges: np.ndarray, 
     from sampling.base import check_canvas
 
     target = np.asarray(target_edges, dtype=np.int64).reshape(-1, 2)
-    n_target = len(np.unique(target))
     channels, height, width = (int(c) for c in canvas)
     for k in range(int(smaller), min(height, width)):
         candidate = (channels, height - k, width - k)
@@ -287,7 +287,7 @@ def largest_canvas(model: Any, canvas: Sequence[int], target_edges: np.ndarray, 
             check_canvas(model, candidate, candidate)
         except ValueError:
             continue
-        if _embeds(LogicalIsing.from_spec(model.to_qm(candidate)), tiles, target, n_target, seed, tries, timeout):
+        if _embeds(LogicalIsing.from_spec(model.to_qm(candidate)), tiles, target, seed, tries, timeout):
             return candidate
     return None
 
@@ -297,13 +297,9 @@ def fit_hint(model: Any, canvas: Sequence[int], target_edges: np.ndarray, tiles:
     """What does fit, when ``tiles`` copies of ``model`` on ``canvas`` do not embed: the largest
     tile count on this canvas, else the largest canvas (one tile), as a sentence naming the flag."""
     target = np.asarray(target_edges, dtype=np.int64).reshape(-1, 2)
-    n_target = len(np.unique(target))
     ising = LogicalIsing.from_spec(model.to_qm(tuple(canvas)))
-    if tiles > 1 and _embeds(ising, 1, target, n_target, seed, tries, timeout):
-        lo, hi = 1, int(tiles) - 1
-        while lo < hi:
-            mid = (lo + hi + 1) // 2
-            lo, hi = (mid, hi) if _embeds(ising, mid, target, n_target, seed, tries, timeout) else (lo, mid - 1)
+    lo = _largest_tiles(lambda n: _embeds(ising, n, target, seed, tries, timeout), int(tiles) - 1)
+    if lo:
         return f"the largest tile count that embeds on this canvas is {lo} (--sampler-option tiles={lo})"
     if len(canvas) != 3:
         return "not even one tile embeds"
@@ -313,16 +309,13 @@ def fit_hint(model: Any, canvas: Sequence[int], target_edges: np.ndarray, tiles:
     return f"the largest canvas that embeds is {best[1]}x{best[2]} (--canvas {best[1]}x{best[2]})"
 
 
-def _largest_tiles(problem, topology, shape, upper: int, seed: int, tries: int) -> int:
-    """The largest tile count in ``1..upper`` that embeds (bisection; 0 when none does)."""
+def _largest_tiles(embeds: Any, upper: int) -> int:
+    """The largest tile count in ``1..upper`` for which ``embeds(tiles)`` holds (bisection; 0 when
+    none does)."""
     lo, hi = 0, max(int(upper), 0)
     while lo < hi:
         mid = (lo + hi + 1) // 2
-        try:
-            embedding_summary(problem, topology, shape, tiles=mid, seed=seed, tries=tries)
-            lo = mid
-        except EmbeddingError:
-            hi = mid - 1
+        lo, hi = (mid, hi) if embeds(mid) else (lo, mid - 1)
     return lo
 
 
