@@ -80,7 +80,7 @@ class TrainConfig:
     beta: float = option(1.0, "target inverse temperature of the negative phase", group="negative-phase sampler", type=float)
     sweeps: int | None = option(None, "Gibbs steps (cd/pcd: k) or annealing sweeps (annealed/sa); default: the sampler's own", group="negative-phase sampler", type=int)
     schedule: str = option("linear", "beta schedule ending at --beta: fixed | linear | geometric | quench (default: %(default)s)", group="negative-phase sampler")
-    num_chains: int | None = option(None, "negative-phase chains per batch (default: batch size)", group="negative-phase sampler", type=int)
+    num_chains: int | None = option(None, "negative-phase chains per batch (default: the pretraining batch size)", group="negative-phase sampler", type=int)
     canvas: str | None = option(None, "negative-phase canvas of conv layers, at most the layer's data size "
                                 "(default: the data size; smaller is cheaper, see docs/sampling.md)", group="negative-phase sampler", metavar="HxW")
     persistent: bool = option(True, "keep annealer chains between batches (annealed/sa)", group="negative-phase sampler", action=_BOOL)
@@ -90,7 +90,11 @@ class TrainConfig:
     sampler_option: list[str] = option(help="extra sampler option, repeatable (e.g. tiles=4, solver=Advantage_system4.1)", group="negative-phase sampler", action="append", metavar="KEY=VALUE", factory=list)
     # pretraining
     pretrain_epochs: int = option(2, "epochs per RBM layer (default: %(default)s)", group="pretraining", type=int)
-    lr_pretrain: float = option(0.1, "per-position learning rate (default: %(default)s)", group="pretraining", type=float)
+    lr_pretrain: float = option(0.5, "per-position learning rate (default: %(default)s)", group="pretraining", type=float)
+    pretrain_batch_size: int = option(16, "minibatch of the pretraining (and negative-phase chains per batch unless "
+                                      "--num-chains; default: %(default)s)", group="pretraining", type=int)
+    centering: bool = option(True, "centered gradients (offsets: data mean of the visible units, running mean of the "
+                             "hidden ones), which stop every filter drifting toward one mean blob", group="pretraining", action=_BOOL)
     momentum_pretrain: float = option(0.9, group="pretraining", type=float)
     weight_decay_pretrain: float = option(1e-4, group="pretraining", type=float)
     sparsity_target: float | None = option(0.02, "target mean activation of the detection units, in (0, 1), e.g. 0.02 "
@@ -110,7 +114,7 @@ class TrainConfig:
     # fine-tuning
     finetune_epochs: int = option(20, "SGD epochs of the whole CNN (default: %(default)s)", group="fine-tuning", type=int)
     lr_finetune: float = option(0.05, "(default: %(default)s)", group="fine-tuning", type=float)
-    batch_size: int = option(64, "batch size of both stages (default: %(default)s)", group="fine-tuning", type=int)
+    batch_size: int = option(64, "fine-tuning minibatch (default: %(default)s)", group="fine-tuning", type=int)
     augment: int | None = option(None, "fine-tuning augmentation: random shifts of up to this many pixels "
                                  "(default: 2 for images at least 20 pixels wide, else 0: a 2-pixel shift of an "
                                  "8x8 image destroys it)", group="fine-tuning", type=int, metavar="PIXELS")
@@ -191,6 +195,7 @@ class TrainConfig:
             (self.pretrain_epochs >= 0, f"--pretrain-epochs must be >= 0, got {self.pretrain_epochs}"),
             (self.finetune_epochs >= 0, f"--finetune-epochs must be >= 0, got {self.finetune_epochs}"),
             (self.batch_size >= 1, f"--batch-size must be >= 1, got {self.batch_size}"),
+            (self.pretrain_batch_size >= 1, f"--pretrain-batch-size must be >= 1, got {self.pretrain_batch_size}"),
             (self.augment is None or self.augment >= 0, f"--augment must be >= 0 pixels, got {self.augment}"),
             (self.threads >= 1, f"--threads must be >= 1, got {self.threads}"),
             (self.lr_pretrain > 0, f"--lr-pretrain must be > 0, got {self.lr_pretrain}"),

@@ -33,7 +33,7 @@ def plan(config: TrainConfig, setup: Any) -> dict[str, Any]:
     from sampling.qpu.ising import LogicalIsing
 
     stack, data = setup.stack, setup.data
-    batches = math.ceil(len(data.x_train) / config.batch_size)
+    batches = math.ceil(len(data.x_train) / config.pretrain_batch_size)
     layers, problems = [], []
     for i, (spec, layer) in enumerate(zip(setup.specs, stack.layers, strict=True)):
         canvas = layer_canvas(stack, i, config.canvas_hw())
@@ -87,7 +87,7 @@ def _qpu_estimate(config: TrainConfig, setup: Any, problems: list[Any], batches:
     if options.num_reads is not None:  # a lower reads limit than the solver's: more calls
         solver["max_reads"] = int(options.num_reads)
     estimate = estimate_qpu_run(
-        problems, num_chains=config.num_chains or config.batch_size, batches_per_epoch=batches,
+        problems, num_chains=config.num_chains or config.pretrain_batch_size, batches_per_epoch=batches,
         epochs=config.pretrain_epochs, tiles=options.tiles, spin_reversal_transforms=options.spin_reversal_transforms,
         calibration_calls=0,  # the negative-phase samplers calibrate on their own draws
         annealing_time=options.annealing_time, solver=solver, embeddings=embeddings,

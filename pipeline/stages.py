@@ -38,13 +38,14 @@ def pretrain_config(config: TrainConfig) -> Any:
     from rbm.pretrain import PretrainConfig
 
     return PretrainConfig(
-        epochs=config.pretrain_epochs, batch_size=config.batch_size, lr=config.lr_pretrain,
+        epochs=config.pretrain_epochs, batch_size=config.pretrain_batch_size, lr=config.lr_pretrain,
         momentum=config.momentum_pretrain, weight_decay=config.weight_decay_pretrain,
         sparsity_target=config.sparsity_target, sparsity_cost=config.sparsity_cost,
         sparsity_rate=config.sparsity_rate, lr_final=config.lr_pretrain_final,
         init_filter_norm=config.init_filter_norm or None,  # 0: keep the model's own initial filters
         hidden_bias_init=config.hidden_bias_init or None,  # 0: the model's own (zero) hidden bias
-        zero_mean_filters=config.zero_mean_filters, max_filter_norm=config.max_filter_norm, seed=config.seed,
+        zero_mean_filters=config.zero_mean_filters, max_filter_norm=config.max_filter_norm,
+        centering=config.centering, seed=config.seed,
     )
 
 

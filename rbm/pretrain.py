@@ -64,7 +64,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from rbm.activity import filter_diversity, hidden_activity, per_unit_activity, sparsity_bias_step
+from rbm.activity import filter_diversity, hidden_activity, per_unit_activity
+from rbm.centering import Centering
 from rbm.errors import RBMError
 from rbm.evaluate import exact_log_likelihood, reconstruction_error
 
@@ -107,7 +108,10 @@ class PretrainConfig:
     norm rather than a std keeps the pre-activation scale alike across layers of any fan-in. ``zero_mean_filters``: after every update subtract from each filter its mean
     over channels and taps (:func:`center_filters`), so no filter can become a uniform blob.
     ``max_filter_norm``: then scale down every filter whose L2 norm exceeds it
-    (:func:`clip_filter_norms`, the max-norm constraint).
+    (:func:`clip_filter_norms`, the max-norm constraint). ``centering``: replace every step's
+    gradients by the centered ones (:class:`rbm.centering.Centering`: offsets μ, the data's mean
+    per visible unit / input channel, and λ, a running mean of the hidden activity), which removes
+    the mean-patch push that otherwise drives every filter toward the same blob.
     """
 
     epochs: int = 1
@@ -124,6 +128,7 @@ class PretrainConfig:
     hidden_bias_init: float | None = None
     zero_mean_filters: bool = False  # project each filter to zero mean after every update
     max_filter_norm: float | None = None  # max-norm constraint on every filter after each update
+    centering: bool = False  # centered gradients (Melchior et al. 2016)
     exact_ll_max_units: int = 20  # compute exact log-likelihood per epoch when the smaller side fits
     seed: int = 0
 
@@ -313,6 +318,8 @@ def pretrain_layer(
         init_layer(model, config, layer)
     if dist is not None:
         dist.broadcast_parameters(model)
+    centering = Centering.from_data(model, data) if config.centering else None
+    p_data, n_pixels = model.num_positions(data_shape), math.prod(data_shape[-2:] if len(data_shape) == 3 else (1,))
     n_batches = -(-data.shape[0] // config.batch_size)
     total_steps = n_batches * config.epochs
     for group in optimizer.param_groups:  # the scheduled lr scales each group's own base lr
@@ -353,6 +360,9 @@ def pretrain_layer(
             loss.backward()
             if dist is not None:
                 dist.all_reduce_grads(model.parameters(), weight)
+            if centering is not None:
+                centering.apply(model, _batch_activity(model, v_data, dist, weight),
+                                num_positions=p_data, num_pixels=n_pixels)
             optimizer.step()
             if not all(torch.isfinite(p).all() for p in model.parameters()):
                 with torch.no_grad():
@@ -397,15 +407,21 @@ def pretrain_layer(
     return history
 
 
+def _batch_activity(model: nn.Module, v_data: Tensor, dist: Any, weight: float) -> Tensor:
+    """Per-unit mean detection probability on this batch; with data parallelism the global
+    batch's (each rank's weighted by its share), so every rank sees the same values."""
+    q = per_unit_activity(model, v_data)
+    if dist is None:
+        return q
+    q = q.double() * weight
+    return torch.tensor(dist.sum(q.tolist()), dtype=model.hidden_bias.dtype, device=q.device)
+
+
 def _sparsity_step(model: nn.Module, v_data: Tensor, config: PretrainConfig, dist: Any,
                    weight: float) -> None:
-    """Lee et al.'s hidden-bias step on this batch; with data parallelism the activity q is the
-    global batch's (each rank's weighted by its share), so every rank moves its biases alike."""
-    if dist is None:
-        sparsity_bias_step(model, v_data, config.sparsity_target, config.sparsity_rate)
-        return
-    q = per_unit_activity(model, v_data).double() * weight
-    q = torch.tensor(dist.sum(q.tolist()), dtype=model.hidden_bias.dtype, device=q.device)
+    """Lee et al.'s hidden-bias step (:func:`rbm.activity.sparsity_bias_step`) on this batch;
+    with data parallelism on the global batch's activity, so every rank moves its biases alike."""
+    q = _batch_activity(model, v_data, dist, weight)
     with torch.no_grad():
         model.hidden_bias.add_(config.sparsity_rate * (config.sparsity_target - q))
 

@@ -64,6 +64,7 @@ TRAIN_CASES = [
     ("negative beta", lambda t: ["--beta", "-0.5"], "--beta"),
     ("nan beta", lambda t: ["--beta", "nan"], "--beta"),
     ("zero batch", lambda t: ["--batch-size", "0"], "--batch-size"),
+    ("zero pretraining batch", lambda t: ["--pretrain-batch-size", "0"], "--pretrain-batch-size"),
     ("negative epochs", lambda t: ["--finetune-epochs", "-1"], "--finetune-epochs"),
     ("zero lr", lambda t: ["--lr-pretrain", "0"], "--lr-pretrain"),
     ("non-integer sweeps", lambda t: ["--sweeps", "many"], "invalid int"),

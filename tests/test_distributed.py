@@ -70,7 +70,8 @@ def pretrain_mean_field(dist=None):
     torch.manual_seed(0)
     model = ConvRBM(1, 4, 3, pool_size=2).double()
     model.init_visible_bias(data)
-    config = PretrainConfig(epochs=1, batch_size=64, lr=0.05, weight_decay=1e-3, seed=0)
+    # centered gradients: their hidden offset follows the global batch's activity on every rank
+    config = PretrainConfig(epochs=1, batch_size=64, lr=0.05, weight_decay=1e-3, centering=True, seed=0)
     history = pretrain_layer(model, data, MeanField(), config, dist=dist)
     return model, history
 

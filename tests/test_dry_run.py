@@ -22,7 +22,7 @@ def test_dry_run_prints_the_qpu_estimate_and_writes_nothing(tmp_path, capsys):
     assert code == 0
     assert not out.exists()
     text = capsys.readouterr().out
-    batches = math.ceil(1437 / 64)  # digits' training images, default batch size
+    batches = math.ceil(1437 / 16)  # digits' training images, default pretraining batch size
     assert f"{batches} minibatches per epoch" in text
     assert "layer 0 4x3p2: canvas 1x6x6, 100 variables, 672 couplings" in text  # 36 + 4*4*4; 576 + 4*4*6
     row = next(line for line in text.splitlines() if re.match(r"\s+0\s+100\s+1\s", line))
@@ -31,7 +31,7 @@ def test_dry_run_prints_the_qpu_estimate_and_writes_nothing(tmp_path, capsys):
     total = re.search(r"total: (\d+) QPU calls per epoch, ([0-9.]+) s QPU access time per epoch, "
                       r"([0-9.]+) s for 2 epochs", text)
     assert total is not None, text
-    assert int(total[1]) == batches  # 64 reads per call fit in one call
+    assert int(total[1]) == batches  # 16 reads per call fit in one call
     assert float(total[3]) == pytest.approx(2 * float(total[2]), rel=1e-3)
 
 
@@ -46,7 +46,7 @@ def test_dry_run_of_the_real_qpu_needs_no_token(tmp_path, capsys, monkeypatch):
     text = capsys.readouterr().out
     assert "full-yield Advantage graph" in text
     assert re.search(r"^\s+0\s+100\s+2\s", text, re.M), text  # two tiles per call
-    assert f"total: {math.ceil(1437 / 64)} QPU calls per epoch" in text
+    assert f"total: {math.ceil(1437 / 16)} QPU calls per epoch" in text  # one call per minibatch
 
 
 def test_dry_run_without_a_qpu_sampler_says_so(tmp_path, capsys):
