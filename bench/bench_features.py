@@ -27,7 +27,13 @@ the sampler's options); ``--recipe`` takes a comma-separated list of names or ad
     python bench/bench_features.py sweep --depth 1 --n-pretrain 2000 --random-baseline \
         --recipe "default,init_filter_norm=10/lr=0.1/sparsity_target=0.02/sparsity_rate=5/hidden_bias_init=-3" \
         --set sampler=cd --set num_sweeps=1 --probe-seeds 2 --plot
-    # the benchmark (docs/RESULTS.md section 6), three processes, then one table
+    # today's recipe (centered gradients) beside k-means and Gabor filter banks at the random scale
+    python bench/bench_features.py sweep --recipe centered --depth 2 --n-pretrain 2000 --probe-seeds 2 \
+        --label-counts 1000 --set sampler=cd --set num_sweeps=1 --random-baseline --filter-banks
+    python bench/bench_features.py sweep --recipe "centered/batch_size=64" ...   # a named recipe + changes
+    # the first benchmark (docs/RESULTS.md section 6, the sparse recipe), three processes, then one
+    # table; the centered one is the same with --recipe centered, plus
+    #   final --recipe centered --samplers "" --no-baselines --filter-banks --tag features_centered_filter_banks
     python bench/bench_features.py final --recipe sparse --seeds 5 --n-pretrain 2000 \
         --samplers cd,pcd --tag features_final_cd_pcd
     python bench/bench_features.py final --recipe sparse --seeds 5 --n-pretrain 2000 \
@@ -103,12 +109,17 @@ def _parse_value(text: str) -> Any:
 
 
 def recipe_from(name: str, overrides: list[str]) -> dict[str, Any]:
-    """``RECIPES[name]`` (or ``default`` + ``name`` parsed as ``k=v/k=v``) with overrides."""
+    """``RECIPES[name]`` (or ``default`` + ``name`` parsed as ``k=v/k=v``, or a named recipe +
+    ``name/k=v/...``) with overrides."""
     if name in RECIPES:
         recipe = dict(RECIPES[name])
-    else:  # an ad-hoc recipe: "lr=0.1/sparsity_target=0.05" on top of default
-        recipe = dict(RECIPES["default"])
-        for item in filter(None, name.split("/")):
+    else:  # an ad-hoc recipe: "lr=0.1/sparsity_target=0.05" on top of default, or "centered/lr=1"
+        items = [item for item in name.split("/") if item]
+        base = items.pop(0) if items and "=" not in items[0] else "default"
+        if base not in RECIPES:
+            raise SystemExit(f"error: unknown recipe {base!r}; named recipes: {', '.join(RECIPES)}")
+        recipe = dict(RECIPES[base])
+        for item in items:
             key, _, value = item.partition("=")
             recipe[key] = _parse_value(value)
     for item in overrides:
@@ -194,12 +205,13 @@ def probe_stack(stack: Any, depth: int, xp, yp, xe, ye, counts, seeds, C) -> dic
 
 
 @torch.no_grad()
-def renormed_like_random(stack: Any, x: torch.Tensor, target: float, gain: float) -> Any:
-    """Layer 0 of ``stack`` with its learned filter *directions* but the random baseline's scale:
-    each filter made zero-mean with norm ``gain``, its bias putting a fraction ``target`` of its
-    logits above 0. Separates "the learned directions are poor" from "the scale is too soft"."""
-    out = random_filter_stack(stack, x, target, gain, seed=0)
-    w = stack.layers[0].weight.detach().flatten(1)
+def with_filters_like_random(like: Any, directions: torch.Tensor, x: torch.Tensor, target: float,
+                             gain: float, seed: int = 0) -> Any:
+    """A stack like ``like`` whose layer 0 has the filter ``directions`` (one row per filter)
+    at the random baseline's scale: each made zero-mean with norm ``gain``, its bias putting a
+    fraction ``target`` of its logits above 0 (layers above: the random baseline's of ``seed``)."""
+    out = random_filter_stack(like, x, target, gain, seed=seed)
+    w = directions.detach().flatten(1).to(torch.float32)
     w = w - w.mean(1, keepdim=True)
     w = gain * w / w.norm(dim=1, keepdim=True).clamp_min(1e-12)
     layer = out.layers[0]
@@ -209,6 +221,45 @@ def renormed_like_random(stack: Any, x: torch.Tensor, target: float, gain: float
     per_unit = logits.transpose(0, 1).reshape(logits.shape[1], -1)
     layer.hidden_bias.copy_(-torch.quantile(per_unit, 1.0 - target, dim=1))
     return out
+
+
+def renormed_like_random(stack: Any, x: torch.Tensor, target: float, gain: float) -> Any:
+    """Layer 0 of ``stack`` with its learned filter *directions* but the random baseline's scale.
+    Separates "the learned directions are poor" from "the scale is too soft"."""
+    return with_filters_like_random(stack, stack.layers[0].weight, x, target, gain)
+
+
+def classical_filter_banks(like: Any, x: torch.Tensor, seed: int = 0) -> dict[str, torch.Tensor]:
+    """Layer-0 filter directions from two classical recipes, as a reference for what filter
+    *directions* alone can buy in this probe (single-channel layer 0 only):
+
+    * ``k-means``: Coates & Ng (2011): k-means centroids of 100,000 random w×w patches of ``x``,
+      each patch brightness- and contrast-normalised (patches with std < 0.05 dropped);
+    * ``Gabor``: oriented Gabor filters, 8 orientations × 2 phases × 2 wavelengths (4, 6 px),
+      envelope σ = w / 3.5, cycled to the filter count.
+    """
+    from sklearn.cluster import KMeans
+
+    k, c, w, _ = like.layers[0].weight.shape
+    if c != 1:
+        raise ValueError("classical_filter_banks: layer 0 must have one input channel")
+    rng = np.random.default_rng(seed)
+    images = x[:2000, 0].numpy()
+    patches = np.lib.stride_tricks.sliding_window_view(images, (w, w), axis=(1, 2)).reshape(-1, w * w)
+    patches = patches[rng.choice(len(patches), min(100_000, len(patches)), replace=False)]
+    patches = patches[patches.std(1) > 0.05]
+    patches = patches - patches.mean(1, keepdims=True)
+    patches = patches / (patches.std(1, keepdims=True) + 0.1)
+    centroids = KMeans(k, n_init=3, random_state=seed).fit(patches).cluster_centers_
+    yy, xx = np.mgrid[:w, :w] - (w - 1) / 2
+    gabor = []
+    for i in range(k):
+        theta, phase = np.pi * (i % 8) / 8, (i // 8) % 2 * np.pi / 2
+        wavelength = 4.0 + 2.0 * ((i // 16) % 2)
+        u = xx * np.cos(theta) + yy * np.sin(theta)
+        envelope = np.exp(-(xx ** 2 + yy ** 2) / (2 * (w / 3.5) ** 2))
+        gabor.append(envelope * np.cos(2 * np.pi * u / wavelength + phase))
+    return {"k-means": torch.tensor(centroids), "Gabor": torch.tensor(np.array(gabor))}
 
 
 def probe_random(stack: Any, depth: int, xp, yp, xe, ye, counts, seeds, C, target, gain) -> dict:
@@ -252,6 +303,13 @@ def cmd_sweep(args: argparse.Namespace) -> None:
         recipe = recipe_from(name, args.set)
         stack, history, seconds = pretrain_stack(recipe, x_pre, args.seed, args.depth)
         errs = probe_stack(stack, args.depth, x_fit, y_fit, x_val, y_val, counts, seeds, args.C)
+        if args.filter_banks:
+            for bank, directions in classical_filter_banks(stack, x_pre, args.seed).items():
+                banked = with_filters_like_random(stack, directions, x_fit, args.random_targets[0],
+                                                  args.random_gains[0])
+                for key, e in probe_stack(banked, args.depth, x_fit, y_fit, x_val, y_val, counts,
+                                          seeds, args.C).items():
+                    errs[f"{bank} {key}"] = e
         if args.renormed:
             renormed = renormed_like_random(stack, x_fit, args.random_targets[0], args.random_gains[0])
             errs["layer 0 renormed like random"] = probe_stack(
@@ -299,6 +357,19 @@ def cmd_final(args: argparse.Namespace) -> None:
         report_errors.update(rand)
         results["baselines"] = dict(report_errors, random_target=args.random_targets[0],
                                     random_gain=args.random_gains[0])
+    if args.filter_banks:  # classical filter directions at the random scale: what directions buy
+        banks: dict[str, dict[int, list[float]]] = {}
+        for seed in seeds:
+            for bank, directions in classical_filter_banks(stack, x_tr, seed).items():
+                banked = with_filters_like_random(stack, directions, x_tr, args.random_targets[0],
+                                                  args.random_gains[0], seed=seed)
+                for key, e in probe_stack(banked, depth, x_tr, y_tr, x_te, y_te, counts, [seed],
+                                          args.C).items():
+                    slot = banks.setdefault(f"{bank}: {key}", {n: [] for n in counts})
+                    for n in counts:
+                        slot[n] += e[n]
+        report_errors.update(banks)
+        results.setdefault("baselines", {}).update(banks)
     for name in args.samplers:
         per: dict[str, dict[int, list[float]]] = {}
         health, secs = [], []
@@ -411,13 +482,17 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--random-baseline", action="store_true", help="sweep: also probe random filters")
     p.add_argument("--random-targets", default=[0.02], type=lambda s: [float(t) for t in s.split(",")])
     p.add_argument("--random-gains", default=[12.0], type=lambda s: [float(t) for t in s.split(",")])
-    p.add_argument("--samplers", default="cd,pcd,annealed,sa", type=lambda s: s.split(","))
+    p.add_argument("--samplers", default="cd,pcd,annealed,sa", type=lambda s: [t for t in s.split(",") if t],
+                   help="final: negative-phase samplers ('' for none, e.g. with --filter-banks only)")
     p.add_argument("--sampler-option", action="append", default=[], metavar="SAMPLER:KEY=VALUE",
                    help="final: a recipe override for one sampler, e.g. sa:num_chains=16")
     p.add_argument("--baselines", action=argparse.BooleanOptionalAction, default=True,
                    help="final: also measure raw pixels and random filters")
     p.add_argument("--label", default="", help="final: prefix of the sampler names in the table")
     p.add_argument("--tag", default=None, help="output file stem (default features_<mode>)")
+    p.add_argument("--filter-banks", action="store_true",
+                   help="also probe k-means and Gabor filters at the random baseline's scale "
+                        "(final: paired with the random filters of each seed)")
     p.add_argument("--renormed", action="store_true",
                    help="sweep: also probe the learned layer-0 directions at the random scale")
     p.add_argument("--plot", action="store_true", help="sweep: PNG of each recipe's filters")
