@@ -291,7 +291,8 @@ def cmd_sweep(args: argparse.Namespace) -> None:
     if args.random_baseline:
         for target in args.random_targets:
             for gain in args.random_gains:
-                stack = build_stack(RECIPES["default"]["layers"], (1, 28, 28))
+                # the shape of the first recipe (with --set), so "random" matches what is compared
+                stack = build_stack(recipe_from(args.recipe[0], args.set)["layers"], (1, 28, 28))
                 errs = probe_random(stack, args.depth, x_fit, y_fit, x_val, y_val, counts, seeds,
                                     args.C, target, gain)
                 row = {"recipe": f"random target={target} gain={gain}", "C": args.C,

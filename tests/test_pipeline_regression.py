@@ -7,7 +7,9 @@ must give the same values today: every recorded key, floats to a relative 1e-6 (
 recorded commit were bit-identical), everything else exactly. Wall-clock fields (``*seconds*``)
 were not recorded and are not compared. Re-recorded once since (``recorded_at``): issue 19 moved
 the CPU random bits to numpy's SFC64, which changes every seeded draw, not the distributions; the
-re-run at that commit was bit-identical twice.
+re-run at that commit was bit-identical twice. Flags added later whose defaults changed
+(``--no-centering --pretrain-batch-size 64``, issue 16) are appended to the recorded argv with the
+values that restore the recorded behaviour.
 
 One exception: the logged pretraining ``loss`` (the value of the surrogate whose gradient is the
 log-likelihood gradient, a difference of two nearly equal free energies) is compared to an
