@@ -154,6 +154,7 @@ def _pretrain_stage(context: _Run, history: list[dict[str, Any]], resume: dict[s
             **context.base_state(history), "stage": "pretrain", "layer": step.layer,
             "epoch": step.record["epoch"], "optimizer": step.optimizer.state_dict(),
             "sampler": sampler_state, **ranks, "generator": step.generator.get_state(),
+            "centering": None if step.centering is None else step.centering.state_dict(),
         })
 
     def on_layer_start(i: int) -> None:

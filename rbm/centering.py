@@ -45,6 +45,8 @@ Examples:
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor, nn
 
@@ -64,22 +66,38 @@ class Centering:
             al. use 0.01-0.1; λ only needs to track the slowly moving mean activity).
     """
 
-    def __init__(self, mu: Tensor, lam: Tensor, rate: float = 0.1) -> None:
+    def __init__(self, mu: Tensor | None = None, lam: Tensor | None = None, rate: float = 0.1) -> None:
         if not 0.0 < rate <= 1.0:
             raise ValueError(f"centering rate must be in (0, 1], got {rate!r}")
-        self.mu = mu.detach().clone()
-        self.lam = lam.detach().clone()
+        self.mu = None if mu is None else mu.detach().clone()
+        self.lam = None if lam is None else lam.detach().clone()
         self.rate = float(rate)
 
     @classmethod
-    @torch.no_grad()
     def from_data(cls, model: nn.Module, data: Tensor, rate: float = 0.1,
                   max_items: int = 1000) -> Centering:
-        """μ from ``data``'s mean (per visible unit, or per channel for a conv layer), λ from the
-        model's hidden activity on the first ``max_items`` items."""
+        """A centering whose offsets are set by :meth:`set_offsets_from` ``(model, data)``."""
+        centering = cls(rate=rate)
+        centering.set_offsets_from(model, data, max_items)
+        return centering
+
+    @torch.no_grad()
+    def set_offsets_from(self, model: nn.Module, data: Tensor, max_items: int = 1000) -> None:
+        """μ from ``data``'s mean (per visible unit, or per channel for a conv layer; a dense
+        layer's images are flattened, as it flattens them), λ from the model's hidden activity on
+        the first ``max_items`` items; offsets already set (e.g. loaded to resume) are kept."""
+        if self.mu is not None and self.lam is not None:
+            return
         x = data[:max_items].to(model.weight.device, model.weight.dtype)
-        mu = x.mean(0) if model.weight.ndim == 2 else x.mean(dim=(0, 2, 3))
-        return cls(mu, per_unit_activity(model, x), rate)
+        self.mu = x.flatten(1).mean(0) if model.weight.ndim == 2 else x.mean(dim=(0, 2, 3))
+        self.lam = per_unit_activity(model, x)
+
+    def state_dict(self) -> dict[str, Any]:
+        """The offsets and rate: checkpoint them to resume a run exactly (λ is a running mean)."""
+        return {"mu": self.mu, "lam": self.lam, "rate": self.rate}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.mu, self.lam, self.rate = state["mu"], state["lam"], float(state["rate"])
 
     @torch.no_grad()
     def apply(self, model: nn.Module, activity: Tensor, *, num_positions: int, num_pixels: int) -> None:
@@ -93,6 +111,8 @@ class Centering:
             num_positions: hidden positions per filter on a data image (1 for dense).
             num_pixels: pixels per channel of a data image (1 for dense: its ∇b is per unit).
         """
+        if self.mu is None or self.lam is None:
+            raise ValueError("centering offsets are not set: call set_offsets_from(model, data) first")
         gw, gb, gc = model.weight.grad, model.visible_bias.grad, model.hidden_bias.grad
         if gw is None or gb is None or gc is None:
             raise ValueError("centering needs the gradients of weight, visible_bias and hidden_bias")

@@ -264,6 +264,7 @@ def pretrain_layer(
     callback: Callable[[dict[str, Any]], None] | None = None,
     progress: Callable[..., Any] | None = None,
     dist: Any = None,
+    centering: Centering | None = None,
 ) -> list[dict[str, Any]]:
     """Train one RBM layer greedily on ``data`` and return one metrics dict per epoch.
 
@@ -289,6 +290,9 @@ def pretrain_layer(
             global-batch loss; ``sampler_seconds`` the slowest rank's; other sampler metrics are
             averaged over ranks. A sparsity penalty acts on each rank's rows (its batch mean is
             not all-reduced).
+        centering: with ``config.centering``, the :class:`rbm.centering.Centering` to use (default:
+            a new one, offsets from ``data``); pass (and checkpoint its ``state_dict()``) your own
+            to resume a run exactly, as its hidden offset is a running mean.
 
     Each metrics dict holds ``stage``, ``layer``, ``epoch``, ``loss``, ``reconstruction_error``,
     ``free_energy_gap`` (mean F(held-out) − mean F(train) per position; grows when overfitting),
@@ -318,8 +322,14 @@ def pretrain_layer(
         init_layer(model, config, layer)
     if dist is not None:
         dist.broadcast_parameters(model)
-    centering = Centering.from_data(model, data) if config.centering else None
-    p_data, n_pixels = model.num_positions(data_shape), math.prod(data_shape[-2:] if len(data_shape) == 3 else (1,))
+    if config.centering:
+        centering = centering if centering is not None else Centering()
+        centering.set_offsets_from(model, data)  # after init_layer; kept when loaded to resume
+    else:
+        centering = None
+    # the loss's units (module docstring): per hidden position, and pixels per channel (dense: 1)
+    p_data = model.num_positions(data_shape)
+    n_pixels = math.prod(data_shape[-2:]) if model.weight.ndim == 4 else 1
     n_batches = -(-data.shape[0] // config.batch_size)
     total_steps = n_batches * config.epochs
     for group in optimizer.param_groups:  # the scheduled lr scales each group's own base lr

@@ -40,6 +40,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from rbm.centering import Centering
 from rbm.pretrain import PretrainConfig, make_optimizer, pretrain_layer
 
 __all__ = ["LAYER_GENERATOR_STRIDE", "LayerEpoch", "pretrain_stack"]
@@ -52,8 +53,9 @@ class LayerEpoch:
     """What :func:`pretrain_stack` hands its ``callback`` after each epoch of each layer.
 
     ``record`` is :func:`rbm.pretrain.pretrain_layer`'s metrics dict of the epoch; ``sampler``,
-    ``optimizer`` and ``generator`` are the layer's live objects: checkpoint their
-    ``state_dict()`` / ``get_state()`` to resume (see ``resume`` of :func:`pretrain_stack`).
+    ``optimizer``, ``generator`` and ``centering`` (with ``config.centering``) are the layer's live
+    objects: checkpoint their ``state_dict()`` / ``get_state()`` to resume (see ``resume`` of
+    :func:`pretrain_stack`).
     """
 
     layer: int
@@ -61,6 +63,7 @@ class LayerEpoch:
     sampler: Any
     optimizer: torch.optim.Optimizer
     generator: torch.Generator
+    centering: Centering | None = None
 
 
 def pretrain_stack(
@@ -89,7 +92,7 @@ def pretrain_stack(
             gap and exact test log-likelihood.
         resume: continue from a checkpoint taken in ``callback``: ``{"layer": i, "epoch": e,
             "optimizer": optimizer state dict, "sampler": sampler state dict or None (a fresh
-            sampler), "generator": generator state}``. Layers below ``i`` are taken as trained
+            sampler), "generator": generator state, "centering": centering state or None}``. Layers below ``i`` are taken as trained
             (their weights are the stack's); layer ``i`` continues after epoch ``e``.
         callback: called with a :class:`LayerEpoch` after every epoch of every layer.
         on_layer_start: called as ``on_layer_start(i)`` when layer ``i``'s data, sampler,
@@ -117,8 +120,11 @@ def pretrain_stack(
         sampler = make_sampler(i)
         optimizer = make_optimizer(layer, config)
         generator = torch.Generator().manual_seed(config.seed + LAYER_GENERATOR_STRIDE * i)
+        centering = Centering() if config.centering else None
         start_epoch = 0
         if layer_resume is not None:
+            if centering is not None and layer_resume.get("centering") is not None:
+                centering.load_state_dict(layer_resume["centering"])
             optimizer.load_state_dict(layer_resume["optimizer"])
             if layer_resume.get("sampler") is not None:
                 sampler.load_state_dict(layer_resume["sampler"])
@@ -129,14 +135,15 @@ def pretrain_stack(
 
         def on_epoch(record: dict[str, Any], i: int = i, sampler: Any = sampler,
                      optimizer: torch.optim.Optimizer = optimizer,
-                     generator: torch.Generator = generator) -> None:
+                     generator: torch.Generator = generator,
+                     centering: Centering | None = centering) -> None:
             history.append(record)
             if callback is not None:
-                callback(LayerEpoch(i, record, sampler, optimizer, generator))
+                callback(LayerEpoch(i, record, sampler, optimizer, generator, centering))
 
         pretrain_layer(layer, layer_data, sampler, config, held_out=layer_held_out, optimizer=optimizer,
                        layer=i, start_epoch=start_epoch, generator=generator, callback=on_epoch,
-                       progress=progress, dist=dist)
+                       progress=progress, dist=dist, centering=centering)
         if on_layer_end is not None:
             on_layer_end(i, sampler, layer_data)
     return history

@@ -119,3 +119,15 @@ def test_centering_removes_the_mean_patch_push_in_pretraining(seed):
         pretrain_layer(model, x, sampling.make_sampler("cd", seed=seed), config)
         dc[centering] = float(model.weight.detach().sum(dim=(1, 2, 3)).abs().mean())
     assert dc[True] < 0.5 * dc[False], dc
+
+
+def test_dense_layer_on_image_shaped_data():
+    # a dense layer above a conv layer gets (N, C, H, W) inputs and flattens them: so do its offsets
+    from rbm import BernoulliRBM
+
+    x = (torch.rand(64, 2, 3, 3, generator=torch.Generator().manual_seed(0)) < 0.3).float()
+    model = BernoulliRBM(18, 4)
+    assert Centering.from_data(model, x).mu.shape == (18,)
+    history = pretrain_layer(model, x, sampling.make_sampler("cd", seed=0),
+                             PretrainConfig(epochs=1, batch_size=16, centering=True))
+    assert len(history) == 1 and torch.isfinite(model.weight).all()

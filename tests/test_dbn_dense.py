@@ -23,7 +23,7 @@ from tests.chance import digits_chance
 
 # 5 fine-tuning epochs (0.1 s each): 1 leaves these stacks at chance (10-17 % measured)
 TINY = ["--dataset", "digits", "--pretrain-epochs", "1", "--finetune-epochs", "5",
-        "--batch-size", "128", "--no-progress", "--no-plots"]
+        "--batch-size", "128", "--pretrain-batch-size", "128", "--no-progress", "--no-plots"]
 
 
 

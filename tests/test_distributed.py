@@ -40,7 +40,7 @@ from tests.chance import digits_chance  # noqa: E402
 
 COMMON = ["--dataset", "digits", "--layers", "4x3p2", "--no-progress", "--no-plots"]
 FINETUNE = [*COMMON, "--no-pretrain", "--finetune-epochs", "2", "--batch-size", "64"]
-PRETRAIN = [*COMMON, "--pretrain-epochs", "1", "--finetune-epochs", "1", "--batch-size", "128",
+PRETRAIN = [*COMMON, "--pretrain-epochs", "1", "--finetune-epochs", "1", "--batch-size", "128", "--pretrain-batch-size", "128",
             "--sampler", "annealed", "--sweeps", "2", "--num-chains", "10", "--seed", "3"]
 
 

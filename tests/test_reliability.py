@@ -21,7 +21,7 @@ from sampling.registry import _REGISTRY
 from tests.chance import digits_chance
 
 ROOT = Path(__file__).resolve().parents[1]
-BASE = ["--dataset", "digits", "--layers", "4x3p2", "--batch-size", "256", "--sampler", "pcd",
+BASE = ["--dataset", "digits", "--layers", "4x3p2", "--batch-size", "256", "--pretrain-batch-size", "256", "--sampler", "pcd",
         "--no-progress", "--no-plots"]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
 
@@ -137,7 +137,8 @@ def faulty(monkeypatch):
 
 
 # digits train set: 1437 images / batch 128 → 12 batches per epoch; the preflight makes call 1
-FAULTY = ["--dataset", "digits", "--layers", "4x3p2", "--batch-size", "128", "--sampler", "faulty-annealed",
+FAULTY = ["--dataset", "digits", "--layers", "4x3p2", "--batch-size", "128", "--pretrain-batch-size", "128",
+          "--sampler", "faulty-annealed",
           "--pretrain-epochs", "2", "--finetune-epochs", "1", "--no-progress", "--no-plots",
           "--sampler-retries", "2", "--sampler-backoff", "0"]
 

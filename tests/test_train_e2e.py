@@ -15,7 +15,7 @@ from cnn import augment_pixels
 from tests.chance import digits_chance
 
 TINY = ["--dataset", "digits", "--layers", "4x3p2", "--pretrain-epochs", "1", "--finetune-epochs", "2",
-        "--batch-size", "128", "--no-progress", "--no-plots"]
+        "--batch-size", "128", "--pretrain-batch-size", "128", "--no-progress", "--no-plots"]
 
 
 def run(tmp_path, *extra, name="run"):
