@@ -93,7 +93,10 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
         argv = ["--config", str(Path(resume) / "config.toml"), *argv]
     config_path = _find_option(argv, "--config")
     if config_path is not None:
-        parser.set_defaults(**pipeline.read_config_file(config_path))
+        values = pipeline.read_config_file(config_path)
+        if resume is not None:  # a run recorded before some options existed continues as it ran
+            values = pipeline.complete_run_record(values)
+        parser.set_defaults(**values)
     args = parser.parse_args(argv)
     args.config = config_path
     return TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)})

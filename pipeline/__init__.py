@@ -17,7 +17,7 @@ Layering: this package imports ``rbm``, ``sampling``, ``cnn``, ``imagedata``, ``
 ``dataparallel``; none of them imports it. Every user mistake is a :class:`UserError`.
 """
 
-from pipeline.config import TrainConfig, config_record, read_config_file
+from pipeline.config import TrainConfig, complete_run_record, config_record, read_config_file
 from pipeline.errors import UserError
 from pipeline.output import create_run_dir
 from pipeline.preparation import (
@@ -47,6 +47,7 @@ __all__ = [
     "UserError",
     "build_cnn",
     "build_stack",
+    "complete_run_record",
     "config_record",
     "create_run_dir",
     "finetune",

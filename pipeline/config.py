@@ -279,6 +279,20 @@ def read_config_file(path: str) -> dict[str, Any]:
     return values
 
 
+#: Options added after runs were recorded whose defaults do not reproduce those runs: for a
+#: ``config.toml`` without the key, the value the run had (``--resume`` promises the same result).
+ADDED_SINCE: dict[str, Any] = {
+    "centering": lambda record: False,  # issue 16: centered gradients became the default
+    "pretrain_batch_size": lambda record: record.get("batch_size", 64),  # was --batch-size
+}
+
+
+def complete_run_record(values: dict[str, Any]) -> dict[str, Any]:
+    """A run's recorded config (:func:`read_config_file` of its ``config.toml``) with the keys of
+    :data:`ADDED_SINCE` it predates filled in as that run had them."""
+    return {**{key: fill(values) for key, fill in ADDED_SINCE.items() if key not in values}, **values}
+
+
 def config_record(config: TrainConfig) -> dict[str, Any]:
     """Everything needed to reproduce the run, as TOML-able values (None omitted)."""
     return {f.name: getattr(config, f.name) for f in fields(config)

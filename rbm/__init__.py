@@ -6,6 +6,7 @@ See docs/interfaces.md ("Models") for the contract.
 
 from .activity import filter_diversity, hidden_activity, sparsity_bias_step
 from .base import RBM, set_validate_values
+from .centering import Centering
 from .conv import ConvRBM
 from .dense import BernoulliRBM, visible_bias_from_data
 from .errors import RBMError
@@ -28,6 +29,7 @@ from .stack_training import LayerEpoch, pretrain_stack
 __all__ = [
     "AISResult",
     "BernoulliRBM",
+    "Centering",
     "ConvRBM",
     "DivergenceError",
     "LayerEpoch",

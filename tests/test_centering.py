@@ -131,3 +131,20 @@ def test_dense_layer_on_image_shaped_data():
     history = pretrain_layer(model, x, sampling.make_sampler("cd", seed=0),
                              PretrainConfig(epochs=1, batch_size=16, centering=True))
     assert len(history) == 1 and torch.isfinite(model.weight).all()
+
+
+def test_resuming_a_run_recorded_before_centering_keeps_its_recipe(tmp_path):
+    # config.toml of a run made before --centering / --pretrain-batch-size existed: --resume must
+    # continue it as it ran (plain gradients, pretraining batch = its --batch-size), while a fresh
+    # run from the same file as --config gets today's defaults
+    import train
+
+    (tmp_path / "config.toml").write_text('dataset = "digits"\nbatch_size = 128\nlr_pretrain = 0.1\n')
+    resumed = train.parse_args(["--resume", str(tmp_path)])
+    assert resumed.centering is False and resumed.pretrain_batch_size == 128
+    fresh = train.parse_args(["--config", str(tmp_path / "config.toml")])
+    assert fresh.centering is True and fresh.pretrain_batch_size == 16
+    # a recorded value always wins
+    (tmp_path / "config.toml").write_text('dataset = "digits"\ncentering = true\npretrain_batch_size = 32\n')
+    resumed = train.parse_args(["--resume", str(tmp_path)])
+    assert resumed.centering is True and resumed.pretrain_batch_size == 32
