@@ -4,7 +4,9 @@ On mnist5k the 4,000 training images are split once into a **validation set of 5
 fixed) and a **pool of 3,500**; the 1,000 test images are read once, at the very end, for the runs
 the validation set chose. Everything else follows from that split:
 
-* **Pretraining** (train.py's defaults: ``pipeline.TrainConfig``) sees the pool's 3,500 images
+* **Pretraining** (train.py's defaults: ``pipeline.TrainConfig``; ``finetune_study.json`` was made
+  with the defaults of its day, the ``sparse`` recipe, and ``finetune_centered/`` with today's
+  centered one, docs/RESULTS.md §3) sees the pool's 3,500 images
   without labels, held-out monitoring on the validation images; one stack per (sampler, seed),
   reused for every label budget.
 * **Label budgets** 40, 100, 400, 1,000 and 3,500 (= the whole pool: with 500 images held out for
