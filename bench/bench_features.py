@@ -71,6 +71,7 @@ from cnn.features import (  # noqa: E402
     format_report,
     linear_probe,
     random_filter_stack,
+    set_sparse_filters,
     stack_features,
     stratified_subset,
 )
@@ -211,15 +212,8 @@ def with_filters_like_random(like: Any, directions: torch.Tensor, x: torch.Tenso
     at the random baseline's scale: each made zero-mean with norm ``gain``, its bias putting a
     fraction ``target`` of its logits above 0 (layers above: the random baseline's of ``seed``)."""
     out = random_filter_stack(like, x, target, gain, seed=seed)
-    w = directions.detach().flatten(1).to(torch.float32)
-    w = w - w.mean(1, keepdim=True)
-    w = gain * w / w.norm(dim=1, keepdim=True).clamp_min(1e-12)
-    layer = out.layers[0]
-    layer.weight.copy_(w.reshape(layer.weight.shape))
-    layer.hidden_bias.zero_()
-    logits = layer.hidden_logits(x[:500])
-    per_unit = logits.transpose(0, 1).reshape(logits.shape[1], -1)
-    layer.hidden_bias.copy_(-torch.quantile(per_unit, 1.0 - target, dim=1))
+    set_sparse_filters(out.layers[0], directions.detach().flatten(1).to(torch.float32), x[:500],
+                       target, gain)
     return out
 
 

@@ -39,7 +39,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from rbm import ConvRBM, RBMStack, build_stack
@@ -52,6 +51,7 @@ __all__ = [
     "linear_probe",
     "mean_ci95",
     "random_filter_stack",
+    "set_sparse_filters",
     "stack_features",
     "stratified_subset",
 ]
@@ -116,19 +116,28 @@ def random_filter_stack(
     h = x[:max_items].to(torch.float32)
     for layer in stack.layers:
         w = torch.randn(layer.weight.shape, generator=gen)
-        if isinstance(layer, ConvRBM):
-            flat = w.reshape(w.shape[0], -1)
-        else:
-            flat = w.t()  # (n_hidden, n_visible): one row per hidden unit
-        flat = flat - flat.mean(1, keepdim=True)
-        flat = gain * flat / flat.norm(dim=1, keepdim=True).clamp_min(1e-12)
-        layer.weight.copy_(flat.reshape(w.shape) if isinstance(layer, ConvRBM) else flat.t())
-        layer.hidden_bias.zero_()
-        logits = layer.hidden_logits(h if isinstance(layer, ConvRBM) else h.flatten(1))
-        per_unit = logits.transpose(0, 1).reshape(logits.shape[1], -1)
-        layer.hidden_bias.copy_(-torch.quantile(per_unit, 1.0 - target, dim=1))
+        # one row per filter (conv) or hidden unit (dense weight is (n_visible, n_hidden))
+        set_sparse_filters(layer, w.reshape(w.shape[0], -1) if isinstance(layer, ConvRBM) else w.t(),
+                           h, target, gain)
         h = layer.transform(h if isinstance(layer, ConvRBM) else h.flatten(1))
     return stack
+
+
+@torch.no_grad()
+def set_sparse_filters(layer: Any, directions: Tensor, x: Tensor, target: float, gain: float) -> None:
+    """Give ``layer`` the filter ``directions`` (one row per filter / hidden unit), each made
+    zero-mean with L2 norm ``gain``, and hidden biases that put a fraction ``target`` of each
+    filter's logits on ``x`` above 0: the scale and sparsity of :func:`random_filter_stack`, for
+    any directions (e.g. learned or classical filters probed at the random baseline's scale)."""
+    conv = isinstance(layer, ConvRBM)
+    flat = directions.reshape(directions.shape[0], -1).to(layer.weight.dtype)
+    flat = flat - flat.mean(1, keepdim=True)
+    flat = gain * flat / flat.norm(dim=1, keepdim=True).clamp_min(1e-12)
+    layer.weight.copy_(flat.reshape(layer.weight.shape) if conv else flat.t())
+    layer.hidden_bias.zero_()
+    logits = layer.hidden_logits(x if conv else x.flatten(1))
+    per_unit = logits.transpose(0, 1).reshape(logits.shape[1], -1)
+    layer.hidden_bias.copy_(-torch.quantile(per_unit, 1.0 - target, dim=1))
 
 
 def stratified_subset(y: Any, n: int, seed: int) -> np.ndarray:
