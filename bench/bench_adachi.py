@@ -40,7 +40,10 @@ not reachable (only their abstracts), so layer sizes, learning rates and iterati
   temperature factor ``hardware_beta=3``; initial guess ``beta_hw=1`` and ``calibrate=True``, so
   the backend learns β_hw from the samples by maximum pseudo-likelihood; majority-vote
   unembedding; embeddings cached in a temporary directory for the run). mock-qpu costs
-  0.2-0.35 s per call, so it stops at N = 300 (``--mock-iters``);
+  0.2-0.35 s per call, so it stops at N = 300 (``--mock-iters``); ``mock-qpu-noisy`` is the
+  same mock with a real annealer's non-idealities (``sampling.qpu.mock.REALISTIC_NOISE``: control
+  errors on h and J, per-qubit offsets, a drifting β) and ``mock-qpu-gauges`` adds 8 random
+  spin-reversal transforms per call, the way Adachi & Henderson averaged the hardware's biases;
 * fine-tuning, identical for every sampler and the no-pretraining baseline: the DBN becomes a
   sigmoid MLP (``CNN.from_stack(stack, 10, bias_init="copy", weight_scale=None,
   activation="sigmoid", head_units=0, dropout=0)``: the RBM weights and hidden biases as they
@@ -63,6 +66,8 @@ Usage:
     python bench/bench_adachi.py            # the full run: 7.6 CPU-min on 1 thread (16 min wall
                                             # on 2 shared cores at load average 5-6)
     python bench/bench_adachi.py --quick    # smoke run, 2 seeds, N = 10, 30 (1.5-2.5 min)
+    python bench/bench_adachi.py --samplers cd1,mock-qpu,mock-qpu-noisy,mock-qpu-gauges \
+        --iters 10,30,100,300 --tag adachi_gauges   # the annealer's non-idealities and gauges
 """
 
 from __future__ import annotations
@@ -89,6 +94,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 from common import write_json  # noqa: E402
 
+from sampling.qpu.mock import REALISTIC_NOISE  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 
 #: name → (make_sampler name, options). Every annealer aims at β = 1 (the default).
@@ -102,6 +109,13 @@ SAMPLERS: dict[str, tuple[str, dict[str, Any]]] = {
     "mock-qpu": ("mock-qpu", {"hardware_beta": 3.0, "beta_hw": 1.0, "calibrate": True,
                               "shape": (16,)}),
 }
+#: The same mock with a real annealer's non-idealities (sampling.qpu.mock.REALISTIC_NOISE:
+#: control errors on h and J, per-qubit offsets, a drifting β), without and with spin-reversal
+#: gauges (8 per call, reads split over them), as Adachi & Henderson averaged over gauges.
+SAMPLERS["mock-qpu-noisy"] = ("mock-qpu", dict(SAMPLERS["mock-qpu"][1], **REALISTIC_NOISE))
+SAMPLERS["mock-qpu-gauges"] = ("mock-qpu", dict(SAMPLERS["mock-qpu-noisy"][1],
+                                                spin_reversal_transforms=8))
+MOCKS = ("mock-qpu", "mock-qpu-noisy", "mock-qpu-gauges")
 LABELS = {
     "none": "no pretraining",
     "cd1": "CD-1",
@@ -111,9 +125,12 @@ LABELS = {
     "sa-quench": "SA quench (2 full sweeps, dwave-samplers)",
     "gibbs-quench": "block-Gibbs quench (2 full sweeps)",
     "mock-qpu": "mock QPU (β_hw=3 hidden, calibrated)",
+    "mock-qpu-noisy": "mock QPU, non-ideal (control errors, offsets, drift)",
+    "mock-qpu-gauges": "mock QPU, non-ideal, 8 gauges per call",
 }
 COLORS = {"none": "black", "cd1": "tab:blue", "cd10": "tab:cyan", "pcd": "tab:purple",
-          "sa": "tab:green", "sa-quench": "tab:olive", "gibbs-quench": "tab:orange", "mock-qpu": "tab:red"}
+          "sa": "tab:green", "sa-quench": "tab:olive", "gibbs-quench": "tab:orange", "mock-qpu": "tab:red",
+          "mock-qpu-noisy": "tab:brown", "mock-qpu-gauges": "tab:pink"}
 
 
 # ------------------------------------------------------------------------------------ helpers
@@ -252,14 +269,14 @@ def run_sampler(name: str, seed: int, data, args, iters: list[int], cache_dir: s
     trace0: list = []
     sampler0 = make_layer_sampler(name, 0, seed, cache_dir)
     train_layer(layer0, x, sampler0, iters, config, stream_seed=seed * 31 + 0, on_checkpoint=keep,
-                trace=trace0 if name == "mock-qpu" else None)
+                trace=trace0 if name in MOCKS else None)
 
     results = []
     for n in iters:
         stack.load_state_dict(init)
         stack.layers[0].load_state_dict(snapshots[n][0])
         seconds, cpu = snapshots[n][1], snapshots[n][2]
-        traces = {"layer0": trace0[:n]} if name == "mock-qpu" else {}
+        traces = {"layer0": trace0[:n]} if name in MOCKS else {}
         for i in range(1, len(stack)):
             with torch.no_grad():
                 xi = stack.transform(x, upto=i)
@@ -268,9 +285,9 @@ def run_sampler(name: str, seed: int, data, args, iters: list[int], cache_dir: s
             trace: list = []
             sampler = make_layer_sampler(name, i, seed, cache_dir)
             wall_i, cpu_i = train_layer(layer, xi, sampler, [n], config, stream_seed=seed * 31 + i,
-                                        trace=trace if name == "mock-qpu" else None)
+                                        trace=trace if name in MOCKS else None)
             seconds, cpu = seconds + wall_i, cpu + cpu_i
-            if name == "mock-qpu":
+            if name in MOCKS:
                 traces[f"layer{i}"] = trace
         t0 = time.perf_counter()
         history = finetune_net(dbn_classifier(stack, seed), data, args, seed)
@@ -342,7 +359,7 @@ def sample_quality(data, args, samplers, cache_dir, calls: int = 10, keep: int =
                     beta_eff.append(float(sampler.last_info.get("beta_eff", float("nan"))))
             out[name] = {"mean_free_energy": statistics.fmean(values),
                          "seconds_per_call": statistics.fmean(seconds),
-                         **({"beta_eff": statistics.fmean(beta_eff)} if name == "mock-qpu" else {})}
+                         **({"beta_eff": statistics.fmean(beta_eff)} if name in MOCKS else {})}
     return out
 
 
@@ -379,6 +396,40 @@ def summarise(results, samplers, iters) -> dict[str, dict[int, dict[str, Any]]]:
                 "cpu": [r["pretrain_cpu_seconds"] for r in sel],
             }
     return table
+
+
+#: Paired comparisons the table reports when both sides ran: (sampler, against).
+PAIRS = (("mock-qpu-noisy", "mock-qpu"), ("mock-qpu-gauges", "mock-qpu-noisy"),
+         ("mock-qpu-gauges", "mock-qpu"))
+
+
+def paired_markdown(results, samplers, iters) -> str:
+    """Per-seed paired accuracy differences (points), mean [95 % t interval], against CD-1 and
+    for :data:`PAIRS`; empty when fewer than 2 seeds or nothing to pair."""
+    from cnn.features import mean_ci95
+
+    acc = {(r["sampler"], r["iters_per_layer"], r["seed"]): 100.0 * r["test_accuracy"]
+           for r in results}
+    pairs = [(s, "cd1") for s in samplers if s != "cd1" and "cd1" in samplers]
+    pairs += [(a, b) for a, b in PAIRS if a in samplers and b in samplers]
+    rows = []
+    for a, b in pairs:
+        cells = []
+        for n in iters:
+            seeds = sorted(s for (name, m, s) in acc if name == a and m == n and (b, n, s) in acc)
+            if len(seeds) < 2:
+                cells.append("–")
+                continue
+            mean, half = mean_ci95([acc[(a, n, s)] - acc[(b, n, s)] for s in seeds])
+            bold = "**" if abs(mean) > half else ""
+            cells.append(f"{bold}{mean:+.2f} [{mean - half:+.2f}, {mean + half:+.2f}]{bold}")
+        rows.append(f"| {LABELS[a]} − {LABELS[b]} | " + " | ".join(cells) + " |")
+    if not rows:
+        return ""
+    head = "| paired difference (points) | " + " | ".join(f"N = {n}" for n in iters) + " |"
+    return ("Paired by seed (same initial weights, minibatches and fine-tuning), mean [95 % t "
+            "interval]; bold: the interval excludes 0.\n\n" + head + "\n|" + " --- |" * (len(iters) + 1)
+            + "\n" + "\n".join(rows) + "\n")
 
 
 def markdown(table, samplers, iters, mock_iters) -> str:
@@ -431,7 +482,8 @@ def plot(table, results, samplers, path: Path, title: str) -> None:
     ax_n.set_title("accuracy vs generative iterations")
     ax_t.set_title("accuracy vs pretraining wall time")
     # the mock QPU's temperature calibration, layer 0 of the longest run of each seed
-    mock = [r for r in results if r["sampler"] == "mock-qpu" and "calibration" in r]
+    present = [m for m in MOCKS if any(r["sampler"] == m for r in results)]
+    mock = [r for r in results if present and r["sampler"] == present[0] and "calibration" in r]
     if mock:
         longest = {}
         for r in mock:
@@ -449,7 +501,7 @@ def plot(table, results, samplers, path: Path, title: str) -> None:
         ax_cal.set_xscale("log")
         ax_cal.set_xlabel("mock-QPU call (layer 0; one line per seed)")
         ax_cal.set_ylabel("inverse temperature")
-        ax_cal.set_title("mock QPU temperature calibration")
+        ax_cal.set_title(f"temperature calibration ({present[0]})")
         ax_cal.legend(fontsize=8)
         ax_cal.grid(alpha=0.3, which="both")
     else:
@@ -484,6 +536,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--lr-finetune", type=float, default=0.3)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", default=str(ROOT / "bench" / "results"))
+    p.add_argument("--tag", default="adachi", help="output file stem (default adachi; --quick adds _quick)")
+    p.add_argument("--from-json", default=None, metavar="FILE",
+                   help="rewrite the .md and .png of an earlier run's JSON (nothing is run)")
     args = p.parse_args(argv)
     args.iters = args.iters or ("10,30" if args.quick else "10,30,100,300,1000")
     if args.mock_iters is None:
@@ -492,8 +547,34 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
+def rerender(path: Path) -> int:
+    """The markdown table (with its paired differences) and the plot of an earlier run."""
+    import json
+
+    record = json.loads(path.read_text())
+    a, results = record["args"], record["results"]
+    samplers, iters = record["samplers"], record["iters"]
+    table = summarise(results, samplers, iters)
+    md = markdown(table, samplers, iters, record["mock_iters"]) + "\n" + paired_markdown(
+        results, samplers, iters)
+    m = record["machine"]
+    header = (f"Adachi & Henderson DBN on {a['dataset']} {a['resize']} ({a['layers']}), "
+              f"{a['seeds']} seeds, fine-tune {a['finetune_epochs']} epochs; total "
+              f"{record['total_seconds'] / 60:.1f} min, torch threads {a['threads']}, load average "
+              f"{m['load_average_start'][0]:.1f} → {m['load_average_end'][0]:.1f} on {os.cpu_count()} cores")
+    qmd = quality_markdown(record["sample_quality"], samplers)
+    path.with_suffix(".md").write_text(f"{header}\n\n`{record['command']}`\n\n{md}\n{qmd}")
+    plot(table, results, samplers, path.with_suffix(".png"),
+         f"DBN {a['layers']} on {a['dataset']} coarse-grained to {a['resize']}; mean ± std over "
+         f"{a['seeds']} seeds; identical fine-tuning ({a['finetune_epochs']} epochs SGD, sigmoid)")
+    print(f"{header}\n\n{md}\n{qmd}\nwrote {path.with_suffix('.md')}, .png")
+    return 0
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.from_json:
+        return rerender(Path(args.from_json))
     torch.set_num_threads(args.threads)
     print(f"torch.get_num_threads() = {torch.get_num_threads()}", flush=True)
     load = os.getloadavg()
@@ -525,7 +606,7 @@ def main(argv=None) -> int:
     for seed in range(args.seeds):
         results.append(run_baseline(seed, data, args))
         for name in samplers:
-            its = [n for n in iters if n <= mock_iters] if name == "mock-qpu" else iters
+            its = [n for n in iters if n <= mock_iters] if name in MOCKS else iters
             t0 = time.perf_counter()
             results.extend(run_sampler(name, seed, data, args, its, cache_dir))
             wall[name] = wall.get(name, 0.0) + time.perf_counter() - t0
@@ -544,7 +625,8 @@ def main(argv=None) -> int:
               f"torch threads {args.threads}, load average {load[0]:.1f} → {load_end[0]:.1f} "
               f"on {os.cpu_count()} cores")
     qmd = quality_markdown(quality, samplers)
-    (out / f"adachi{suffix}.md").write_text(f"{header}\n\n`{command}`\n\n{md}\n{qmd}")
+    md += "\n" + paired_markdown(results, samplers, iters)
+    (out / f"{args.tag}{suffix}.md").write_text(f"{header}\n\n`{command}`\n\n{md}\n{qmd}")
     record = {
         "command": command, "args": vars(args), "iters": iters, "samplers": samplers,
         "sampler_options": {k: SAMPLERS[k] for k in samplers}, "mock_iters": mock_iters,
@@ -558,8 +640,8 @@ def main(argv=None) -> int:
         "sample_quality": quality,
         "results": results,
     }
-    write_json(out / f"adachi{suffix}.json", record)
-    plot(table, results, samplers, out / f"adachi{suffix}.png",
+    write_json(out / f"{args.tag}{suffix}.json", record)
+    plot(table, results, samplers, out / f"{args.tag}{suffix}.png",
          f"DBN {args.layers} on {args.dataset} coarse-grained to {args.resize}; mean ± std over "
          f"{args.seeds} seeds; identical fine-tuning ({args.finetune_epochs} epochs SGD, sigmoid)")
     print()
@@ -569,7 +651,7 @@ def main(argv=None) -> int:
     print(qmd)
     print("wall time per sampler (all seeds, incl. fine-tuning): "
           + ", ".join(f"{k} {v:.0f} s" for k, v in wall.items()))
-    print(f"wrote {out / f'adachi{suffix}.json'}, .md, .png")
+    print(f"wrote {out / f'{args.tag}{suffix}.json'}, .md, .png")
     return 0
 
 
