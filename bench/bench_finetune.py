@@ -358,7 +358,7 @@ def run_grid(s: dict[str, Any], partial_path: Path, resume: bool) -> dict[str, A
                       f"(recon. errors {[round(x['reconstruction_error'], 4) for x in info['layers']]}, "
                       f"load {load_avg()})", flush=True)
                 save()
-            for init_, fraction, sa in todo:
+            for _init, fraction, sa in todo:
                 data = datasets[fraction]
                 net = build_cnn(init, s, data, seed, None if stack is None else copy.deepcopy(stack))
                 run = finetune_run(net, s, data, seed, sa)

@@ -158,8 +158,7 @@ def draw_raw_sa(schedule: str, sweeps: int, model, canvas, n: int, seed: int):
     from dwave.samplers import SimulatedAnnealingSampler
 
     from sampling.bqm import pooling_violations, sampleset_to_array, spec_to_bqm
-    from sampling.schedules import sa_parameters
-    from sampling.schedules import beta_schedule
+    from sampling.schedules import beta_schedule, sa_parameters
 
     spec = model.to_qm(canvas)
     bqm = spec_to_bqm(spec)
@@ -528,8 +527,7 @@ def run_speed(args) -> list[dict]:
 
     from sampling import make_sampler
     from sampling.bqm import spec_to_bqm
-    from sampling.schedules import sa_parameters
-    from sampling.schedules import beta_schedule
+    from sampling.schedules import beta_schedule, sa_parameters
 
     chains, sweeps, repeat = args.speed_chains, args.speed_sweeps, 3
     betas = beta_schedule("linear", 1.0, sweeps)

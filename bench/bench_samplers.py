@@ -58,9 +58,7 @@ from dwave.samplers import SimulatedAnnealingSampler  # noqa: E402
 from rbm import BernoulliRBM, ConvRBM  # noqa: E402
 from sampling import make_sampler  # noqa: E402
 from sampling.bqm import spec_to_bqm  # noqa: E402
-from sampling.schedules import sa_parameters  # noqa: E402
-from sampling.schedules import beta_schedule  # noqa: E402
-
+from sampling.schedules import beta_schedule, sa_parameters  # noqa: E402
 
 RAW = "raw SA (Gibbs, random order)"
 RAW_DEFAULT = "raw SA (Metropolis, seq.)"

@@ -34,7 +34,7 @@ def plot_pretrain_curves(history: Sequence[Mapping[str, Any]], path: Any) -> Pat
     fig = Figure(figsize=(4.2 * max(1, len(panels)), 3.6), layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, max(1, len(panels))))
     layers = sorted({int(r.get("layer", 0)) for r in history})
-    for ax, (key, label) in zip(axes, panels):
+    for ax, (key, label) in zip(axes, panels, strict=False):  # one empty axis when no panels
         for layer in layers:
             rows = [r for r in history if int(r.get("layer", 0)) == layer and _finite(r.get(key))]
             if rows:
