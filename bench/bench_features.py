@@ -59,10 +59,9 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import DEFAULT_OUT, machine_info, plt, set_threads, write_json  # noqa: E402
-
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from common import DEFAULT_OUT, machine_info, set_threads, write_json  # noqa: E402
 
 import imagedata  # noqa: E402
 import sampling  # noqa: E402
@@ -148,8 +147,9 @@ def make_negative_sampler(name: str, options: dict[str, Any], seed: int, layer: 
         options.pop("persistent", None)
         if "num_sweeps" in options:
             options["k"] = options.pop("num_sweeps")
-    if name in ("mock-qpu", "qpu"):
+    if name in ("mock-qpu", "qpu"):  # an annealer's read is one independent draw: no chains
         options.pop("persistent", None)
+        options.pop("num_sweeps", None)
     return sampling.make_sampler(name, seed=seed + 7919 * layer, **options)
 
 
@@ -365,6 +365,7 @@ def cmd_final(args: argparse.Namespace) -> None:
                         slot[n] += e[n]
         report_errors.update(banks)
         results.setdefault("baselines", {}).update(banks)
+    refused: dict[str, list[dict[str, Any]]] = {}
     for name in args.samplers:
         per: dict[str, dict[int, list[float]]] = {}
         health, secs = [], []
@@ -373,8 +374,18 @@ def cmd_final(args: argparse.Namespace) -> None:
             if name in ("cd", "pcd"):
                 options["num_sweeps"] = 1  # CD-1 and PCD-1 unless --sampler-option says otherwise
             options.update(args.sampler_set.get(name, {}))
-            stack, history, seconds = pretrain_stack(options, x_tr[: args.n_pretrain], seed, depth,
-                                                     sampler_name=name)
+            t0 = time.perf_counter()
+            try:
+                stack, history, seconds = pretrain_stack(options, x_tr[: args.n_pretrain], seed,
+                                                         depth, sampler_name=name)
+            except sampling.SamplingError as exc:  # e.g. a QPU's refused samples: a result too
+                if isinstance(exc, sampling.SamplerArgumentError):
+                    raise
+                refusal = {"seed": seed, "after_seconds": round(time.perf_counter() - t0, 1),
+                           "error": f"{type(exc).__name__}: {exc}"}
+                refused.setdefault(name, []).append(refusal)
+                print(f"{name} seed {seed}: pretraining stopped: {refusal}", flush=True)
+                continue
             errs = probe_stack(stack, depth, x_tr, y_tr, x_te, y_te, counts, [seed], args.C)
             for key, e in errs.items():
                 slot = per.setdefault(key, {n: [] for n in counts})
@@ -394,11 +405,14 @@ def cmd_final(args: argparse.Namespace) -> None:
                       flush=True)
             print(f"{name} seed {seed}: " + json.dumps({k: _mean_pct(v) for k, v in errs.items()})
                   + f" seconds {[round(s, 1) for s in seconds]}", flush=True)
-        results["samplers"][args.label + name] = {"errors": per, "health": health, "pretrain_seconds": secs}
+        results["samplers"][args.label + name] = {"errors": per, "health": health, "pretrain_seconds": secs,
+                                                  "refused": refused.get(name, [])}
         for key, e in per.items():
             report_errors[f"{name}: {key}"] = e
         write_json(Path(args.out) / f"{args.tag}.json", results)
-    results["table"] = format_report({"errors": report_errors, "label_counts": counts})
+    results["table"] = format_report({"errors": report_errors, "label_counts": counts}) + "".join(
+        f"\n{name}, seed {r['seed']}: no features, pretraining stopped after {r['after_seconds']} s"
+        f" ({r['error'][:300]})" for name, rs in refused.items() for r in rs)
     results["command"] = " ".join(sys.argv)
     write_json(Path(args.out) / f"{args.tag}.json", results)
     print(results["table"])
@@ -431,7 +445,7 @@ def cmd_merge(args: argparse.Namespace) -> None:
         base = errors.get(f"random {depth}")
         if depth and base is not None:
             paired[f"{sampler}: {depth} − random {depth}"] = {
-                n: [a - b for a, b in zip(errs[n], base[n])] for n in counts}
+                n: [a - b for a, b in zip(errs[n], base[n], strict=True)] for n in counts}
     diff_table = format_report({"errors": paired, "label_counts": counts}) if paired else ""
     lines = ["| sampler | layer-0 detection / pooled activity | layer-0 mean abs cos | "
              "layer-1 mean abs cos | pretraining s (layer 0, 1) | layer-0 AIS test LL (nats) |",
