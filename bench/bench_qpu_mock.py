@@ -41,6 +41,7 @@ from rbm import BernoulliRBM, ConvRBM  # noqa: E402
 from sampling.bqm import spec_to_bqm  # noqa: E402
 from sampling.diagnostics import compare_to_exact  # noqa: E402
 from sampling.enumeration import exact_distribution  # noqa: E402
+from sampling.errors import SamplingError  # noqa: E402
 from sampling.exact import marginal_table  # noqa: E402
 from sampling.qpu import MockQPUSampler  # noqa: E402
 from sampling.qpu.mock import REALISTIC_NOISE  # noqa: E402
@@ -163,7 +164,7 @@ def envelope(out: str | None = None) -> None:
                 warnings.simplefilter("ignore")
                 for _ in range(4):
                     sampler.sample(layer, x[:64])
-        except Exception as exc:  # a refused draw is a result too
+        except SamplingError as exc:  # a refused draw is a result too
             emit(f"{head} refused: {str(exc).split(':')[0][:90]} | | | | |")
             continue
         i = sampler.last_info
