@@ -551,8 +551,12 @@ def rerender(path: Path) -> int:
     """The markdown table (with its paired differences) and the plot of an earlier run."""
     import json
 
-    record = json.loads(path.read_text())
-    a, results = record["args"], record["results"]
+    try:
+        record = json.loads(path.read_text())
+        a, results = record["args"], record["results"]
+    except (OSError, ValueError, KeyError) as exc:
+        print(f"error: --from-json {path}: not a bench_adachi results file ({exc})", file=sys.stderr)
+        return 2
     samplers, iters = record["samplers"], record["iters"]
     table = summarise(results, samplers, iters)
     md = markdown(table, samplers, iters, record["mock_iters"]) + "\n" + paired_markdown(
