@@ -208,7 +208,7 @@ def main(argv=None) -> None:
         try:
             sampler, v, h = fn(std, n, tiles, REALISTIC_NOISE if noise == "realistic" else {},
                                gauges)
-        except Exception as exc:  # a refused draw is a result too
+        except SamplingError as exc:  # a refused draw is a result too
             print(f"{kind:7} {std:5}  {noise:9}  {gauges:6}  refused: {exc}")
             continue
         i = sampler.last_info
