@@ -622,15 +622,7 @@ def main(argv=None) -> int:
     suffix = "_quick" if args.quick else ""
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    md = markdown(table, samplers, iters, mock_iters)
     command = "python bench/bench_adachi.py" + (" " + " ".join(argv if argv is not None else sys.argv[1:])).rstrip()
-    header = (f"Adachi & Henderson DBN on {args.dataset} {args.resize} ({args.layers}), "
-              f"{args.seeds} seeds, fine-tune {args.finetune_epochs} epochs; total {total / 60:.1f} min, "
-              f"torch threads {args.threads}, load average {load[0]:.1f} → {load_end[0]:.1f} "
-              f"on {os.cpu_count()} cores")
-    qmd = quality_markdown(quality, samplers)
-    md += "\n" + paired_markdown(results, samplers, iters)
-    (out / f"{args.tag}{suffix}.md").write_text(f"{header}\n\n`{command}`\n\n{md}\n{qmd}")
     record = {
         "command": command, "args": vars(args), "iters": iters, "samplers": samplers,
         "sampler_options": {k: SAMPLERS[k] for k in samplers}, "mock_iters": mock_iters,
@@ -644,18 +636,13 @@ def main(argv=None) -> int:
         "sample_quality": quality,
         "results": results,
     }
-    write_json(out / f"{args.tag}{suffix}.json", record)
-    plot(table, results, samplers, out / f"{args.tag}{suffix}.png",
-         f"DBN {args.layers} on {args.dataset} coarse-grained to {args.resize}; mean ± std over "
-         f"{args.seeds} seeds; identical fine-tuning ({args.finetune_epochs} epochs SGD, sigmoid)")
+    path = out / f"{args.tag}{suffix}.json"
+    write_json(path, record)
     print()
-    print(header)
-    print()
-    print(md)
-    print(qmd)
+    rerender(path)  # the table, its paired differences and the plot, from what was just written
     print("wall time per sampler (all seeds, incl. fine-tuning): "
           + ", ".join(f"{k} {v:.0f} s" for k, v in wall.items()))
-    print(f"wrote {out / f'{args.tag}{suffix}.json'}, .md, .png")
+    print(f"wrote {path}")
     return 0
 
 
