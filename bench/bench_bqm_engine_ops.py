@@ -5,7 +5,10 @@ Per colour class a sweep is one ``embedding_bag`` (the local fields), an in-plac
 one ``lt`` against uniforms drawn once per sweep (``sampling.torch_engine``). This times each of
 them over the whole model for one block of chains, beside the alternatives measured for them:
 16-bit uniforms (not exact enough to use, docs/sampling.md) and a CSR sparse × dense product
-instead of ``embedding_bag``, and SA's cost per update for scale. One CPU thread, CPU time of the
+instead of ``embedding_bag``, and SA's cost per update for scale. The last two columns are the
+compiled path (:mod:`sampling.kernels`, where numba imports): a whole sweep
+(``ising_sweeps``: field, exponential, uniform and write in one pass per row) and the fused
+elementwise draw ``x ← [u < σ(x)]`` alone (``bernoulli_logits_``), per spin. One CPU thread, CPU time of the
 calling thread, median of ``--repeats``.
 
     python bench/bench_bqm_engine_ops.py                  # 185 chains (the engine's CPU block)
@@ -28,6 +31,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from bench_bqm_sampler import pegasus_glass  # noqa: E402
 
+from sampling import kernels  # noqa: E402
 from sampling.torch_engine import IsingEngine, Uniforms  # noqa: E402
 
 
@@ -41,7 +45,7 @@ def per_update(fn, updates: int, repeats: int) -> float:
     return float(np.median(times)) / updates * 1e9
 
 
-def row(eng: IsingEngine, width: int, repeats: int) -> list[float]:
+def row(eng: IsingEngine, compiled: IsingEngine | None, width: int, repeats: int) -> list[float]:
     """ns per spin update of each operation, for one block of ``width`` chains."""
     n = eng.n
     bag = torch.nn.functional.embedding_bag
@@ -70,9 +74,18 @@ def row(eng: IsingEngine, width: int, repeats: int) -> list[float]:
             f = bag(idx, state, per_sample_weights=w, mode="sum")
             torch.lt(u[lo:hi], torch.sigmoid_(f), out=state[lo:hi])
 
-    ops = (lambda: u24.fill_(u), lambda: u16.fill_(u), bags, csr_mm,
-           lambda: torch.sigmoid_(x), lambda: torch.lt(u, x, out=state[:n]), full)
-    return [per_update(f, n * width, repeats) for f in ops]
+    ops = [lambda: u24.fill_(u), lambda: u16.fill_(u), bags, csr_mm,
+           lambda: torch.sigmoid_(x), lambda: torch.lt(u, x, out=state[:n]), full]
+    if compiled is not None:  # the whole sweep in one compiled pass per row (the default path)
+        ptr, cidx, cw, const = compiled._csr
+        cw, const = cw * np.float32(-2.0), const * np.float32(-2.0)
+        lanes = kernels.LaneRandom(2, width).state
+        scale = np.ones(width, np.float32)
+        cstate = state.numpy().copy()
+        ops.append(lambda: kernels.ising_sweeps(cstate, ptr, cidx, cw, const, scale, 1, lanes))
+        cx = x.numpy().copy()
+        ops.append(lambda: kernels.bernoulli_logits_(cx, kernels.LaneRandom(3)))
+    return [per_update(f, n * width, repeats) for f in ops] + [float("nan")] * (9 - len(ops))
 
 
 def main(argv=None) -> int:
@@ -84,7 +97,8 @@ def main(argv=None) -> int:
     torch.set_num_threads(1)
     load = os.getloadavg()
     bqm = pegasus_glass()
-    eng = IsingEngine(bqm)
+    eng = IsingEngine(bqm, compiled=False)
+    compiled = IsingEngine(bqm, compiled=True) if kernels.available() else None
     n = eng.n
     lines = []
 
@@ -95,10 +109,10 @@ def main(argv=None) -> int:
     emit(f"Pegasus P16 glass: {n} spins, {eng.num_colours} colour classes; ns per spin update, "
          f"one thread; `python bench/bench_bqm_engine_ops.py --chains {args.chains}`\n")
     emit("| chains | uniforms (24-bit) | uniforms (16-bit) | embedding_bag | CSR @ dense |"
-         " sigmoid_ | lt | bag + sigmoid + lt |")
-    emit("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+         " sigmoid_ | lt | bag + sigmoid + lt | compiled sweep | compiled σ + draw |")
+    emit("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for width in (int(c) for c in args.chains.split(",")):
-        cells = row(eng, width, args.repeats)
+        cells = row(eng, compiled, width, args.repeats)
         emit(f"| {width} | " + " | ".join(f"{c:.2f}" for c in cells) + " |")
 
     from dwave.samplers import SimulatedAnnealingSampler

@@ -8,11 +8,13 @@ Part 1, **throughput** (issue 18): a ±J spin glass on the Pegasus P16 graph
   schedule, Gibbs acceptance, ``randomize_order=False``: the same Markov chain family as ours (a
   sequential scan of exact single-site conditionals);
 - ``SA (Metropolis, sequential)``: the library's fastest update, for reference;
-- ``torch engine sweeps``: :meth:`sampling.torch_engine.IsingEngine.sweeps` alone;
+- ``engine sweeps, compiled kernel`` (where numba imports) and ``engine sweeps, pure torch``:
+  :meth:`sampling.torch_engine.IsingEngine.sweeps` alone, on each of its two CPU paths (the
+  compiled one is the default: :mod:`sampling.kernels`);
 - ``method="gibbs"``: the whole ``BoltzmannSampler`` call (energy traces for the diagnostics,
-  conversion, energies of the returned sample set);
-- ``torch engine sweeps, 16-bit uniforms``: a variant the samplers do not use (P(u < p) is off by up
-  to 2^-16, see docs/sampling.md), to show what the uniforms cost;
+  conversion, energies of the returned sample set), on each path;
+- ``engine sweeps, pure torch, 16-bit uniforms``: a variant the samplers do not use (P(u < p) is
+  off by up to 2^-16, see docs/sampling.md), to show what the uniforms cost;
 - ``dwave-pytorch-plugin BlockSampler`` (the peer; only where ``dwave.plugins.torch`` imports, i.e.
   run with the benchmark venv of ``bench/requirements-bench.txt``): its block Gibbs with our
   colouring, ``sample()`` timed (construction, a per-node Python loop, is printed separately).
@@ -92,6 +94,7 @@ def throughput(reads: int, sweeps: int, device: str | None, repeats: int) -> lis
     that a change in the machine's load hits all of them alike; a row reports its median."""
     from dwave.samplers import SimulatedAnnealingSampler
 
+    from sampling import kernels
     from sampling.boltzmann import BoltzmannSampler
     from sampling.torch_engine import IsingEngine, Uniforms
 
@@ -104,8 +107,8 @@ def throughput(reads: int, sweeps: int, device: str | None, repeats: int) -> lis
             bqm, num_reads=reads, beta_schedule_type="custom", beta_schedule=np.full(sweeps, 1.0),
             proposal_acceptance_criteria=criterion, randomize_order=False, seed=1)
 
-    def engine_run(dev, bits=24):
-        engine = IsingEngine(bqm, device=dev)
+    def engine_run(dev, bits=24, compiled=None):
+        engine = IsingEngine(bqm, device=dev, compiled=compiled)
         state = engine.random_state(reads, seed=0)
         betas = torch.full((reads,), 1.0, device=engine.device)
         uniforms = Uniforms(1, engine.device, bits=bits)
@@ -117,20 +120,30 @@ def throughput(reads: int, sweeps: int, device: str | None, repeats: int) -> lis
                 torch.cuda.synchronize()
         return run
 
-    def whole(dev):
+    def whole(dev, compiled=None):
         def run():
+            if compiled is not None:
+                previous = kernels.set_enabled(compiled)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 BoltzmannSampler().sample(bqm, beta=1.0, num_reads=reads, method="gibbs",
                                           num_sweeps=sweeps, seed=1, device=dev)
+            if compiled is not None:
+                kernels.set_enabled(previous)
         return run
 
     runners = [("SA (Gibbs, sequential)", sa("Gibbs")),
                ("SA (Metropolis, sequential)", sa("Metropolis"))]
-    for dev in ["cpu"] + ([device] if device not in (None, "cpu") else []):
-        runners += [(f"torch engine sweeps ({dev})", engine_run(dev)),
-                    (f'method="gibbs" ({dev}), whole call', whole(dev))]
-    runners.append(("torch engine sweeps (cpu), 16-bit uniforms", engine_run("cpu", bits=16)))
+    if kernels.available():
+        runners += [("engine sweeps (cpu), compiled kernel", engine_run("cpu", compiled=True)),
+                    ('method="gibbs" (cpu), compiled, whole call', whole("cpu", True))]
+    runners += [("engine sweeps (cpu), pure torch", engine_run("cpu", compiled=False)),
+                ('method="gibbs" (cpu), pure torch, whole call', whole("cpu", False))]
+    if device not in (None, "cpu"):
+        runners += [(f"engine sweeps ({device})", engine_run(device)),
+                    (f'method="gibbs" ({device}), whole call', whole(device))]
+    runners.append(("engine sweeps (cpu), pure torch, 16-bit uniforms",
+                    engine_run("cpu", bits=16, compiled=False)))
     times = {name: [] for name, _ in runners}
     for rep in range(repeats):
         for name, fn in runners:
@@ -144,7 +157,7 @@ def throughput(reads: int, sweeps: int, device: str | None, repeats: int) -> lis
         clock = wall if "cuda" in name else cpu
         rows.append({"row": name, "cpu_s": cpu, "wall_s": wall, "updates_per_s": updates / clock,
                      "cpu_s_all": [x[0] for x in t], "wall_s_all": [x[1] for x in t]})
-    rows.extend(peer_rows(bqm, IsingEngine(bqm), reads, sweeps))
+    rows.extend(peer_rows(bqm, IsingEngine(bqm, compiled=False), reads, sweeps))
     base = rows[0]["cpu_s"]
     for r in rows:
         r["x_sa"] = base / (r["wall_s"] if "cuda" in r["row"] else r["cpu_s"])

@@ -8,7 +8,9 @@ same count for block Gibbs and for single-spin SA) and the ratio to **raw SA**: 
 ``SimulatedAnnealingSampler.sample`` on the same, pre-built BQM with the same schedule, the same
 number of sweeps, the same number of samples and the same MCMC settings as the ``sa`` backend
 (Gibbs acceptance, random order). ``raw SA (Metropolis, seq.)`` is the library's faster
-optimiser-style update order, for reference.
+optimiser-style update order, for reference. ``annealed`` runs on the compiled kernels where numba
+imports (:mod:`sampling.kernels`, the default); backend ``annealed-torch`` is the same sampler on
+its pure-torch path, and ``--kl`` checks both.
 
 Every call is timed twice: wall clock, and the CPU time of the calling thread
 (``time.thread_time``). Both torch (``--threads 1``) and dwave-samplers run on that one thread,
@@ -56,12 +58,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script 
 from dwave.samplers import SimulatedAnnealingSampler  # noqa: E402
 
 from rbm import BernoulliRBM, ConvRBM  # noqa: E402
-from sampling import make_sampler  # noqa: E402
+from sampling import kernels, make_sampler  # noqa: E402
 from sampling.bqm import spec_to_bqm  # noqa: E402
 from sampling.schedules import beta_schedule, sa_parameters  # noqa: E402
 
 RAW = "raw SA (Gibbs, random order)"
 RAW_DEFAULT = "raw SA (Metropolis, seq.)"
+TORCH_PATH = "annealed (pure torch)"
 #: Issue 19's targets for ``annealed`` / raw SA samples/s at 1,000 chains, one thread.
 TARGETS = {"conv 12x12, 8 filters 5x5": 10, "conv 28x28, 16 filters 5x5": 15,
            "pooled conv 28x28, 16 filters 5x5, pool 2": 10}
@@ -109,6 +112,15 @@ def interleaved(
     return wall, cpu
 
 
+def without_kernels(fn, *args):
+    """``fn(*args)`` on the pure-torch path (:func:`sampling.kernels.set_enabled`)."""
+    previous = kernels.set_enabled(False)
+    try:
+        return fn(*args)
+    finally:
+        kernels.set_enabled(previous)
+
+
 def bench_model(name, model, canvas, chains, sweeps, repeat, backends) -> list[dict]:
     rows = []
     hidden = model.hidden_shape(canvas)
@@ -140,6 +152,10 @@ def bench_model(name, model, canvas, chains, sweeps, repeat, backends) -> list[d
         elif backend == "raw-sa-default":
             runs[RAW_DEFAULT] = raw_sa_default
             warmups[RAW_DEFAULT] = lambda: raw_sa_default(warm_reads)
+        elif backend == "annealed-torch":  # the annealer on its pure-torch path
+            sampler = make_sampler("annealed", num_chains=chains, seed=0, num_sweeps=sweeps,
+                                   schedule="linear")
+            runs[TORCH_PATH] = lambda s=sampler: without_kernels(s.sample, model, data)
         else:
             options = {"k": sweeps} if backend in ("cd", "pcd") else {
                 "num_sweeps": sweeps, "schedule": "linear"}
@@ -198,12 +214,16 @@ def kl_check(sweeps: int, num_samples: int, seed: int = 0) -> list[dict]:
     sampler = make_sampler("annealed", num_sweeps=sweeps, schedule="linear",
                            num_chains=num_samples, seed=seed)
     v, h = sampler.sample(model, torch.zeros(1, *canvas))
+    tv_, th_ = without_kernels(make_sampler("annealed", num_sweeps=sweeps, schedule="linear",
+                                            num_chains=num_samples, seed=seed).sample,
+                               model, torch.zeros(1, *canvas))
     spec = model.to_qm(canvas)
     sampleset = SimulatedAnnealingSampler().sample(
         spec_to_bqm(spec), num_reads=num_samples, seed=seed, **sa_parameters(betas))
     sv, sh = spec.split(sampleset_to_array(sampleset, spec.num_variables))
     rows = []
-    for label, (xv, xh) in (("annealed", (v.numpy(), h.numpy())), (RAW, (sv, sh))):
+    for label, (xv, xh) in (("annealed", (v.numpy(), h.numpy())),
+                            (TORCH_PATH, (tv_.numpy(), th_.numpy())), (RAW, (sv, sh))):
         row = {"backend": label, "sweeps": sweeps, "n": num_samples}
         for side, x in (("visible", xv), ("hidden", xh)):
             x = np.asarray(x).reshape(len(x), -1).astype(np.int8)
@@ -364,7 +384,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeat", type=int, default=None, help="timed calls per row (median)")
     parser.add_argument(
         "--backends", default="cd,pcd,annealed,sa,raw-sa,raw-sa-default",
-        help="comma-separated: cd, pcd, annealed, sa, raw-sa, raw-sa-default",
+        help="comma-separated: cd, pcd, annealed, annealed-torch (its pure-torch path), sa, "
+             "raw-sa, raw-sa-default",
     )
     parser.add_argument("--models", default="dense,conv12,conv28,conv12p2,conv28p2",
                         help="dense, conv12, conv28, conv12p2, conv28p2 (pooled, the default "

@@ -30,6 +30,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from sampling import kernels
+
 __all__ = ["RBM", "set_validate_values", "check_unit_interval", "random_int32", "bit_source"]
 
 _VALIDATE_VALUES = True
@@ -75,9 +77,10 @@ def bit_source(generator: torch.Generator | None, device: torch.device):
     generator's state: seeded runs repeat, a restored state repeats them); elsewhere
     ``generator`` itself.
     """
-    if device.type != "cpu" or isinstance(generator, np.random.SFC64):
+    if device.type != "cpu" or isinstance(generator, (np.random.SFC64, kernels.LaneRandom)):
         return generator
-    return np.random.SFC64(int(torch.randint(0, 2**63 - 1, (1,), generator=generator).item()))
+    bits = np.random.SFC64(int(torch.randint(0, 2**63 - 1, (1,), generator=generator).item()))
+    return kernels.LaneRandom(bits) if kernels.enabled() else bits
 
 
 def random_int32(n: int, generator, device: torch.device) -> Tensor:
@@ -93,6 +96,30 @@ def random_int32(n: int, generator, device: torch.device) -> Tensor:
         return torch.from_numpy(raw.view(np.int32)[:n])
     bits = torch.empty(n, dtype=torch.int32, device=device)
     return bits.random_(-(2**31), 2**31, generator=generator)
+
+
+def _dense_view(x: Tensor) -> Tensor | None:
+    """``x``'s memory as a contiguous tensor (contiguous or channels-last x), else None."""
+    if x.is_contiguous():
+        return x
+    flat = x.permute(0, 2, 3, 1) if x.dim() == 4 else x
+    return flat if flat.is_contiguous() else None
+
+
+def _bernoulli_logits_(x: Tensor, generator) -> Tensor:
+    """A {0, 1} sample of Bernoulli(σ(x)) in ``x``'s dtype and shape; ``x`` is overwritten.
+
+    With a compiled-kernel source (a :class:`sampling.kernels.LaneRandom` from
+    :func:`bit_source`) and a dense float32 CPU tensor, one fused pass
+    (:func:`sampling.kernels.bernoulli_logits_`); otherwise ``σ`` then :func:`_bernoulli_`.
+    """
+    if isinstance(generator, kernels.LaneRandom) and x.device.type == "cpu" \
+            and x.dtype == torch.float32:
+        flat = _dense_view(x)
+        if flat is not None:
+            kernels.bernoulli_logits_(flat, generator)
+            return _mark_sample(x)
+    return _bernoulli_(x.sigmoid_(), generator)
 
 
 def _bernoulli_(p: Tensor, generator) -> Tensor:
@@ -218,7 +245,7 @@ class RBM(nn.Module):
 
     def _sample_h_scaled(self, scaled: Tensor, generator: torch.Generator | None) -> Tensor:
         """A hidden sample given ``beta * logits``, which it may overwrite (no grad)."""
-        return _bernoulli_(scaled.sigmoid_(), generator)
+        return _bernoulli_logits_(scaled, generator)
 
     @torch.no_grad()
     def _gibbs_chain(
@@ -233,7 +260,7 @@ class RBM(nn.Module):
         generator = bit_source(generator, v.device)
         for beta in betas:
             h = self._sample_h_scaled(self._scaled_hidden_logits(v, beta), generator)
-            v = _bernoulli_(self._scaled_visible_logits(h, beta).sigmoid_(), generator)
+            v = _bernoulli_logits_(self._scaled_visible_logits(h, beta), generator)
         return v, self._sample_h_scaled(self._scaled_hidden_logits(v, betas[-1]), generator)
 
     def _num_hidden_states_log(self, visible_shape: tuple[int, ...]) -> float:
@@ -285,7 +312,7 @@ class RBM(nn.Module):
     ) -> Tensor:
         """A binary float sample of v given h at ``beta``, shape ``(B, *visible_shape)``."""
         scaled = self._scaled_visible_logits(self._check_h_value(h), beta)
-        return _bernoulli_(scaled.sigmoid_(), generator)
+        return _bernoulli_logits_(scaled, generator)
 
     def energy(self, v: Tensor, h: Tensor) -> Tensor:
         """``E(v, h)``, shape (B,). No pooling penalty: invalid pooled h are the caller's bug."""

@@ -311,7 +311,8 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     print(f"problem: {args.problem} ({bqm.num_variables} variables, {bqm.num_interactions} "
           f"interactions, {bqm.vartype.name})")
     print(f"method: {ss.info['method']}, beta {args.beta:g}, {len(energies)} samples"
-          + (f", {ss.info['num_sweeps']} sweeps" if "num_sweeps" in ss.info else ""))
+          + (f", {ss.info['num_sweeps']} sweeps" if "num_sweeps" in ss.info else "")
+          + (f", {ss.info['engine']} engine" if "engine" in ss.info else ""))
     for line in _method_lines(ss.info):
         print(line)
     print(f"energy: mean {energies.mean():.6g} ± {energies.std():.3g} (std)")

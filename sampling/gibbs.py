@@ -71,8 +71,9 @@ def block_gibbs(
             only uses them through ``p(h | v)``).
         betas: inverse temperature of each sweep (Python floats: the loop never syncs with a GPU).
         generator: torch generator on ``v``'s device.
-        chunk: chains per chunk (default :func:`chunk_size`: all chains on a GPU, cache-sized
-            chunks on CPU). Each chunk runs every sweep before the next chunk starts.
+        chunk: chains per chunk (default: the model's ``_chain_chunk(v)`` where it has one and
+            it is not None, else :func:`chunk_size`: all chains on a GPU, cache-sized chunks on
+            CPU). Each chunk runs every sweep before the next chunk starts.
 
     Returns:
         ``(v, h)`` with h ~ p(h | v, betas[-1]): a joint state of every chain.
@@ -82,8 +83,13 @@ def block_gibbs(
         raise ValueError("block_gibbs needs at least one beta")
     n = v.shape[0]
     if chunk is None:
-        units = math.prod(v.shape[1:]) + math.prod(model.hidden_shape(tuple(v.shape[1:])))
-        chunk = chunk_size(n, units, v.device)
+        hint = getattr(model, "_chain_chunk", None)  # a model's own preference (compiled chain)
+        preferred = hint(v) if hint is not None else None
+        if preferred is not None:
+            chunk = -(-n // -(-n // preferred))  # equal chunks of at most `preferred` chains
+        else:
+            units = math.prod(v.shape[1:]) + math.prod(model.hidden_shape(tuple(v.shape[1:])))
+            chunk = chunk_size(n, units, v.device)
     if chunk >= n:
         return _chain(model, v, betas, generator)
     parts = [_chain(model, v[i:i + chunk], betas, generator) for i in range(0, n, chunk)]

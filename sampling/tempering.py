@@ -145,6 +145,8 @@ def _finish(bqm, engine, state_cols, extra_info, traces, num_reads):
         sort_labels=False,
     )
     ss.info["convergence"] = summarize(traces, num_reads)
+    # which sweep ran: sampling.kernels' compiled one, or the pure-torch engine
+    ss.info["engine"] = "compiled (numba)" if engine.compiled else "torch"
     return ss
 
 

@@ -11,6 +11,11 @@ re-run at that commit was bit-identical twice. Flags added later whose defaults 
 (``--no-centering --pretrain-batch-size 64``, issue 16) are appended to the recorded argv with the
 values that restore the recorded behaviour.
 
+Since the compiled Gibbs kernels (``sampling.kernels``, numba) became the default CPU path, the
+run is checked on both paths: the pure-torch path (kernels switched off) against this recording,
+unchanged, and the compiled path, whose random stream differs (per-lane xoshiro128+), against
+``reference_metrics_digits_compiled.json``, recorded when the kernels landed (same argv).
+
 One exception: the logged pretraining ``loss`` (the value of the surrogate whose gradient is the
 log-likelihood gradient, a difference of two nearly equal free energies) is compared to an
 absolute 1e-5. Issue 14's per-unit normalisation splits the free energy into its visible and
@@ -24,9 +29,13 @@ import json
 import math
 from pathlib import Path
 
+import pytest
+
 import train
+from sampling import kernels
 
 REFERENCE = Path(__file__).parent / "data" / "reference_metrics_digits.json"
+REFERENCE_COMPILED = REFERENCE.with_name("reference_metrics_digits_compiled.json")
 # key -> absolute tolerance, for values whose rounding (not meaning) changed (module docstring)
 ABSOLUTE = {"loss": 1e-5}
 
@@ -47,10 +56,19 @@ def _differences(expected: dict, got: dict, where: str) -> list[str]:
     return problems
 
 
-def test_seeded_digits_run_matches_the_values_recorded_before_the_refactor(tmp_path):
-    reference = json.loads(REFERENCE.read_text())
+@pytest.mark.parametrize("compiled", [
+    pytest.param(False, id="torch"),
+    pytest.param(True, id="compiled", marks=pytest.mark.skipif(
+        not kernels.available(), reason="numba unavailable")),
+])
+def test_seeded_digits_run_matches_the_values_recorded_before_the_refactor(tmp_path, compiled):
+    reference = json.loads((REFERENCE_COMPILED if compiled else REFERENCE).read_text())
     out = tmp_path / "run"
-    assert train.main([*reference["argv"], "--no-progress", "--out", str(out)]) == 0
+    previous = kernels.set_enabled(compiled)
+    try:
+        assert train.main([*reference["argv"], "--no-progress", "--out", str(out)]) == 0
+    finally:
+        kernels.set_enabled(previous)
     lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert len(lines) == len(reference["metrics"]), (len(lines), len(reference["metrics"]))
     problems = []

@@ -9,6 +9,9 @@ Weakly coupled random RBMs (weights N(0, 0.1²), N(0, 0.5²)) cannot fail such a
 the suite also has a strongly coupled dense RBM (std 2), a conv RBM (std 2) and a pooled conv RBM
 (std 1.5), and β ≠ 1; :func:`test_checks_have_power` shows that the same check rejects each backend
 run at a β 15 % off, and an annealer with a single sweep from noise.
+
+The chains run on the compiled kernels when numba is there (:mod:`sampling.kernels`);
+:func:`test_pure_torch_path_matches_exact` runs the Gibbs backends once more on the pure-torch path.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import pytest
 import torch
 
 from rbm import BernoulliRBM, ConvRBM
-from sampling import make_sampler
+from sampling import kernels, make_sampler
 from sampling.diagnostics import compare_to_exact, state_index, within_noise_floor
 from sampling.exact import exact_marginal
 
@@ -136,6 +139,25 @@ def test_backend_matches_exact(backend, case):
         v, h = draw(backend, model, canvas, beta, difficulty)
     reports = compare(model, canvas, beta, v, h)
     print(f"\n{case:24s} {backend:9s} {describe(reports)}")
+    for side, report in reports.items():
+        assert within_noise_floor(report), f"{backend} on {case}, {side}: {describe(reports)}"
+
+
+@pytest.fixture
+def pure_torch():
+    previous = kernels.set_enabled(False)
+    yield
+    kernels.set_enabled(previous)
+
+
+@pytest.mark.parametrize("backend", ["annealed", "pcd"])
+@pytest.mark.parametrize("case", ["dense-w2.0", "conv-w2.0", "conv-pool-w1.5"])
+def test_pure_torch_path_matches_exact(backend, case, pure_torch):
+    factory, canvas, beta, difficulty = CASES[case]
+    model = factory()
+    v, h = draw(backend, model, canvas, beta, difficulty)
+    reports = compare(model, canvas, beta, v, h)
+    print(f"\n{case:24s} {backend:9s} torch {describe(reports)}")
     for side, report in reports.items():
         assert within_noise_floor(report), f"{backend} on {case}, {side}: {describe(reports)}"
 

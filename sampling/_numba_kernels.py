@@ -1,0 +1,320 @@
+"""The numba implementations behind :mod:`sampling.kernels` (imported on first use; see there).
+
+Every function is ``njit(cache=True, fastmath=True)``: fastmath lets LLVM vectorise the lane loops
+(8 float32 lanes on AVX2); the arithmetic never meets NaN or infinities (the exponent is
+clamped), so the flags change no result.
+"""
+
+import llvmlite.ir as _ir
+import numba as _numba
+import numpy as np
+from numba.core import types as _types
+from numba.extending import intrinsic as _intrinsic
+
+_jit = _numba.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
+
+# 2^f on [0, 1): least-squares fit of the relative error, degree 5
+_C0, _C1, _C2 = 0.9999999269249821, 0.6931529681766332, 0.24015452988671016
+_C3, _C4, _C5 = 0.05582360446231999, 0.008992584031301182, 0.0018762329452030324
+_LOG2E = 1.4426950408889634
+
+
+@_intrinsic
+def _as_float32(typingctx, bits):
+    """The float32 whose bit pattern is the low 32 bits of the integer ``bits``."""
+    if not isinstance(bits, _types.Integer):
+        return None
+
+    def codegen(context, builder, signature, args):
+        value = args[0]
+        if bits.bitwidth > 32:
+            value = builder.trunc(value, _ir.IntType(32))
+        elif bits.bitwidth < 32:
+            value = builder.sext(value, _ir.IntType(32))
+        return builder.bitcast(value, _ir.FloatType())
+
+    return _types.float32(bits), codegen
+
+
+@_jit
+def _exp2(t):
+    """2^t for float32 t, clamped to [-126, 126]."""
+    x = min(max(t, np.float32(-126.0)), np.float32(126.0))
+    k = np.floor(x)
+    f = x - k
+    mant = np.float32(_C0) + f * (np.float32(_C1) + f * (np.float32(_C2) + f * (
+        np.float32(_C3) + f * (np.float32(_C4) + f * np.float32(_C5)))))
+    return mant * _as_float32((np.int32(k) + np.int32(127)) << np.int32(23))
+
+
+@_jit
+def _next_uniform(s0, s1, s2, s3, lane):
+    """A uniform (k + 1/2) / 2^24 from lane ``lane``'s xoshiro128+ state, advanced."""
+    a, b, c, d = s0[lane], s1[lane], s2[lane], s3[lane]
+    r = np.uint32(a + d)
+    t = np.uint32(b << np.uint32(9))
+    c ^= a
+    d ^= b
+    b ^= c
+    a ^= d
+    c ^= t
+    d = np.uint32((d << np.uint32(11)) | (d >> np.uint32(21)))
+    s0[lane], s1[lane], s2[lane], s3[lane] = a, b, c, d
+    return np.float32(np.int32(r >> np.uint32(8))) * np.float32(2.0**-24) \
+        + np.float32(2.0**-25)
+
+
+@_jit
+def _draw_(x, s, m):
+    """x[l] ← [u < σ(x[l])] (1.0 / 0.0) for l < m, in place, lane l's uniform.
+
+    One array for input and output: with two, LLVM's runtime overlap check fails when they
+    are the same memory and the scalar loop runs (4x slower).
+    """
+    s0, s1, s2, s3 = s[0], s[1], s[2], s[3]
+    for lane in range(m):
+        e = _exp2(np.float32(-_LOG2E) * x[lane])
+        u = _next_uniform(s0, s1, s2, s3, lane)
+        x[lane] = np.float32(1.0) if u * (np.float32(1.0) + e) < np.float32(1.0) \
+            else np.float32(0.0)
+
+
+@_jit
+def ising_sweeps(state, ptr, idx, w, const, scale, num_sweeps, s):
+    """``num_sweeps`` sequential-scan Gibbs sweeps over rows 0..n-1 of ``state``, in place.
+
+    Args:
+        state: (n + 1, B) float32 C-contiguous, b ∈ {0, 1} per row and chain.
+        ptr, idx, w: CSR rows (int64 (n + 1,), int32, float32): x_i = const_i + Σ w b_j.
+        const: (n,) float32.
+        scale: (B,) float32 per-chain factor on x_i (ones when β is folded into w, const).
+        s: (4, L) uint32 lane states, L >= B (lane = chain).
+
+    The update of row i is b_i ← [u < σ(scale · x_i)] for every chain.
+    """
+    n = ptr.shape[0] - 1
+    width = state.shape[1]
+    acc = np.empty(width, np.float32)
+    s0, s1, s2, s3 = s[0], s[1], s[2], s[3]
+    for _ in range(num_sweeps):
+        for i in range(n):
+            ci = const[i]
+            for b in range(width):
+                acc[b] = ci
+            for k in range(ptr[i], ptr[i + 1]):
+                wk = w[k]
+                row = state[idx[k]]
+                for b in range(width):
+                    acc[b] += wk * row[b]
+            out = state[i]
+            for b in range(width):
+                e = _exp2(np.float32(-_LOG2E) * acc[b] * scale[b])
+                u = _next_uniform(s0, s1, s2, s3, b)
+                out[b] = np.float32(1.0) if u * (np.float32(1.0) + e) < np.float32(1.0) \
+                    else np.float32(0.0)
+    return state
+
+
+@_jit
+def _bernoulli_flat(x, s):
+    lanes = s.shape[1]
+    for start in range(0, x.shape[0], lanes):
+        m = min(lanes, x.shape[0] - start)
+        _draw_(x[start:start + m], s, m)
+
+
+@_jit
+def _pooled_flat(x, s):
+    """x (B, P, n): per (b, j) a categorical over [x[b, 0, j], ..., x[b, P-1, j], 0]."""
+    lanes = s.shape[1]
+    s0, s1, s2, s3 = s[0], s[1], s[2], s[3]
+    nb, phases, n = x.shape
+    top = np.empty(lanes, np.float32)
+    run = np.empty(lanes, np.float32)
+    for bi in range(nb):
+        for start in range(0, n, lanes):
+            m = min(lanes, n - start)
+            for lane in range(m):
+                top[lane] = np.float32(0.0)
+                run[lane] = np.float32(0.0)
+            for a in range(phases):
+                xa = x[bi, a, start:start + m]
+                for lane in range(m):
+                    top[lane] = max(top[lane], xa[lane])
+            for a in range(phases):  # x ← running sums S_a of exp(x - top)
+                xa = x[bi, a, start:start + m]
+                for lane in range(m):
+                    run[lane] += _exp2(np.float32(_LOG2E) * (xa[lane] - top[lane]))
+                    xa[lane] = run[lane]
+            for lane in range(m):  # threshold u·T, total T = S_P + exp(-top)
+                u = _next_uniform(s0, s1, s2, s3, lane)
+                run[lane] = u * (run[lane] + _exp2(np.float32(-_LOG2E) * top[lane]))
+            for a in range(phases - 1, -1, -1):  # one-hot: [uT < S_a] - [uT < S_(a-1)]
+                xa = x[bi, a, start:start + m]
+                if a > 0:
+                    xp = x[bi, a - 1, start:start + m]
+                    for lane in range(m):
+                        xa[lane] = (np.float32(1.0) if run[lane] < xa[lane]
+                                    else np.float32(0.0)) - \
+                            (np.float32(1.0) if run[lane] < xp[lane] else np.float32(0.0))
+                else:
+                    for lane in range(m):
+                        xa[lane] = np.float32(1.0) if run[lane] < xa[lane] \
+                            else np.float32(0.0)
+
+
+
+@_jit
+def _draw_row(acc, out, s0, s1, s2, s3):
+    """out[b] ← [u_b < σ(acc[b])] for every chain b (lane b)."""
+    for b in range(acc.shape[0]):
+        e = _exp2(np.float32(-_LOG2E) * acc[b])
+        u = _next_uniform(s0, s1, s2, s3, b)
+        out[b] = np.float32(1.0) if u * (np.float32(1.0) + e) < np.float32(1.0) \
+            else np.float32(0.0)
+
+
+@_jit
+def _conv_acc(v, ws, bias, k, i, j, acc):
+    """acc[b] ← bias + Σ_{a,d,c} ws[k, c, a, d] v[i + a, j + d, c, b]."""
+    for b in range(acc.shape[0]):
+        acc[b] = bias
+    w = ws.shape[2]
+    for a in range(w):
+        for d in range(w):
+            for c in range(ws.shape[1]):
+                wk = ws[k, c, a, d]
+                row = v[i + a, j + d, c]
+                for b in range(acc.shape[0]):
+                    acc[b] += wk * row[b]
+
+
+@_jit
+def _conv_hidden(v, h, ws, hb, pool, s0, s1, s2, s3, acc, accs, top, run):
+    """h ← a sample of p(h | v) from the β-scaled filters ``ws`` and biases ``hb``.
+
+    Layouts (chains last): v (H, W, C, B), h (H', W', K, B): the filters of one position share
+    the visible window, which stays in L1 across them."""
+    ho, wo, n_filters, width = h.shape
+    if pool <= 1:
+        for i in range(ho):
+            for j in range(wo):
+                for k in range(n_filters):
+                    _conv_acc(v, ws, hb[k], k, i, j, acc)
+                    _draw_row(acc, h[i, j, k], s0, s1, s2, s3)
+        return
+    for bi in range(ho // pool):
+        for bj in range(wo // pool):
+            for k in range(n_filters):
+                for a in range(pool):
+                    for d in range(pool):
+                        _conv_acc(v, ws, hb[k], k, bi * pool + a, bj * pool + d,
+                                  accs[a * pool + d])
+                # one categorical per chain over the block's units and "all off" (weight 1)
+                for b in range(width):
+                    top[b] = np.float32(0.0)
+                    run[b] = np.float32(0.0)
+                for p in range(pool * pool):
+                    xp = accs[p]
+                    for b in range(width):
+                        top[b] = max(top[b], xp[b])
+                for p in range(pool * pool):
+                    xp = accs[p]
+                    for b in range(width):
+                        run[b] += _exp2(np.float32(_LOG2E) * (xp[b] - top[b]))
+                        xp[b] = run[b]
+                for b in range(width):
+                    u = _next_uniform(s0, s1, s2, s3, b)
+                    run[b] = u * (run[b] + _exp2(np.float32(-_LOG2E) * top[b]))
+                for a in range(pool):
+                    for d in range(pool):
+                        p = a * pool + d
+                        out = h[bi * pool + a, bj * pool + d, k]
+                        xp = accs[p]
+                        if p == 0:
+                            for b in range(width):
+                                out[b] = np.float32(1.0) if run[b] < xp[b] else np.float32(0.0)
+                        else:
+                            xq = accs[p - 1]
+                            for b in range(width):
+                                out[b] = (np.float32(1.0) if run[b] < xp[b]
+                                          else np.float32(0.0)) - \
+                                    (np.float32(1.0) if run[b] < xq[b] else np.float32(0.0))
+
+
+@_jit
+def _conv_visible(h, v, ws, vb, s0, s1, s2, s3, acc):
+    """v ← a sample of p(v | h) (the transposed convolution); layouts as :func:`_conv_hidden`."""
+    ho, wo, n_filters, width = h.shape
+    height, wid, channels, _ = v.shape
+    w = ws.shape[2]
+    for y in range(height):
+        for x in range(wid):
+            for c in range(channels):
+                for b in range(width):
+                    acc[b] = vb[c]
+                for a in range(max(0, y - ho + 1), min(w, y + 1)):
+                    for d in range(max(0, x - wo + 1), min(w, x + 1)):
+                        for k in range(n_filters):
+                            wk = ws[k, c, a, d]
+                            row = h[y - a, x - d, k]
+                            for b in range(width):
+                                acc[b] += wk * row[b]
+                _draw_row(acc, v[y, x, c], s0, s1, s2, s3)
+
+
+@_jit
+def conv_gibbs(v, h, weight, hidden_bias, visible_bias, betas, pool, s):
+    """Block Gibbs of a conv RBM, chains last: per β, h ~ p(h | v, β) then v ~ p(v | h, β);
+    finally h ~ p(h | v, betas[-1]). v (H, W, C, B) and h (H', W', K, B) float32, written in
+    place; weight (K, C, w, w); pool: block size (0 or 1: no pooling); s: (4, ≥ B) lanes."""
+    width = v.shape[3]
+    s0, s1, s2, s3 = s[0], s[1], s[2], s[3]
+    acc = np.empty(width, np.float32)
+    accs = np.empty((max(pool, 1) ** 2, width), np.float32)
+    top = np.empty(width, np.float32)
+    run = np.empty(width, np.float32)
+    ws = np.empty_like(weight)
+    hb = np.empty_like(hidden_bias)
+    vb = np.empty_like(visible_bias)
+    flat_w, flat_ws = weight.reshape(-1), ws.reshape(-1)
+    for t in range(betas.shape[0] + 1):
+        beta = betas[min(t, betas.shape[0] - 1)]
+        for q in range(flat_w.shape[0]):
+            flat_ws[q] = flat_w[q] * beta
+        for q in range(hb.shape[0]):
+            hb[q] = hidden_bias[q] * beta
+        for q in range(vb.shape[0]):
+            vb[q] = visible_bias[q] * beta
+        _conv_hidden(v, h, ws, hb, pool, s0, s1, s2, s3, acc, accs, top, run)
+        if t < betas.shape[0]:
+            _conv_visible(h, v, ws, vb, s0, s1, s2, s3, acc)
+
+def self_test() -> None:
+    """Run every kernel once on the argument types the samplers pass (so that later calls find
+    them compiled) and check results that are certain: σ(±100) draws 0 / 1, a pooled block with
+    one dominant unit picks it, and a BQM row with a huge field follows it."""
+    s = np.arange(1, 4 * 64 + 1, dtype=np.uint32).reshape(4, 64) * np.uint32(2654435761)
+    x = np.array([-100.0, 100.0] * 8, np.float32)
+    _bernoulli_flat(x, s)
+    if not (x == np.array([0.0, 1.0] * 8, np.float32)).all():
+        raise AssertionError(f"bernoulli draw of logits -/+100 gave {x[:4]}")
+    x = np.full((1, 4, 8), -50.0, np.float32)
+    x[0, 2] = 60.0
+    _pooled_flat(x, s)
+    if not ((x[0, 2] == 1.0).all() and x.sum() == 8.0):
+        raise AssertionError("pooled draw missed the dominant unit")
+    state = np.zeros((3, 8), np.float32)
+    state[2] = 1.0
+    ising_sweeps(state, np.array([0, 1, 2], np.int64), np.array([1, 0], np.int32),
+                 np.array([1.0, 1.0], np.float32), np.array([200.0, -200.0], np.float32),
+                 np.ones(8, np.float32), 1, s)
+    if not ((state[0] == 1.0).all() and (state[1] == 0.0).all()):
+        raise AssertionError(f"BQM sweep ignored a field of +/-200: {state[:2]}")
+    for pool in (0, 2):  # a conv RBM whose hidden bias forces h on, visible bias forces v off
+        v = np.zeros((3, 3, 1, 8), np.float32)
+        h = np.zeros((2, 2, 1, 8), np.float32)
+        conv_gibbs(v, h, np.zeros((1, 1, 2, 2), np.float32), np.array([300.0], np.float32),
+                   np.array([-300.0], np.float32), np.ones(2, np.float32), pool, s)
+        if v.any() or h.sum() != (8.0 if pool else 32.0):
+            raise AssertionError(f"conv chain ignored biases of +/-300 (pool {pool})")
