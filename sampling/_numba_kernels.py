@@ -71,12 +71,7 @@ def _draw_(x, s, m):
     One array for input and output: with two, LLVM's runtime overlap check fails when they
     are the same memory and the scalar loop runs (4x slower).
     """
-    s0, s1, s2, s3 = s[0], s[1], s[2], s[3]
-    for lane in range(m):
-        e = _exp2(np.float32(-_LOG2E) * x[lane])
-        u = _next_uniform(s0, s1, s2, s3, lane)
-        x[lane] = np.float32(1.0) if u * (np.float32(1.0) + e) < np.float32(1.0) \
-            else np.float32(0.0)
+    _draw_lanes_(x, s[0], s[1], s[2], s[3], m)
 
 
 @_jit
@@ -165,115 +160,156 @@ def _pooled_flat(x, s):
 
 
 @_jit
-def _draw_row(acc, out, s0, s1, s2, s3):
-    """out[b] ← [u_b < σ(acc[b])] for every chain b (lane b)."""
-    for b in range(acc.shape[0]):
-        e = _exp2(np.float32(-_LOG2E) * acc[b])
-        u = _next_uniform(s0, s1, s2, s3, b)
-        out[b] = np.float32(1.0) if u * (np.float32(1.0) + e) < np.float32(1.0) \
+def _axpy(acc, a0, src, s_start, wk, m):
+    """acc[a0 + q] += wk · src[s_start + q] for q < m (one contiguous multiply-add pass)."""
+    # views, so that every index is a non-negative loop counter: numba's wraparound check on
+    # a computed index (a0 + q) would keep LLVM from vectorising the loop
+    dst = acc[a0:a0 + m]
+    x = src[s_start:s_start + m]
+    for q in range(m):
+        dst[q] += wk * x[q]
+
+
+@_jit
+def _conv_rows(vf, ws, bias, k, i, height_w, chans, acc, width):
+    """acc[(j, b)] ← bias + Σ_{c,a,d} ws[k, c, a, d] v[c, i + a, j + d, b] for the whole output
+    row i, (j, b) flattened (j < W', b < B): each tap is one pass over W'·B contiguous floats."""
+    w = ws.shape[2]
+    m = acc.shape[0]
+    for q in range(m):
+        acc[q] = bias
+    h_in, w_in = height_w
+    for c in range(chans):
+        for a in range(w):
+            row = ((c * h_in) + i + a) * w_in * width
+            for d in range(w):
+                _axpy(acc, 0, vf, row + d * width, ws[k, c, a, d], m)
+
+
+@_jit
+def _conv_hidden(vf, v_shape, hf, h_shape, ws, hb, pool, s0, s1, s2, s3, acc, accs, phase,
+                 top, run):
+    """h ← a sample of p(h | v) from the β-scaled filters ``ws`` and biases ``hb``.
+
+    Flat chains-last layouts: v (C, H, W, B), h (K, H', W', B); a row of either is W·B (W'·B)
+    contiguous floats, the unit of every pass. Lane q of the generator draws element q of a row.
+    """
+    chans, h_in, w_in, width = v_shape
+    n_filters, ho, wo, _ = h_shape
+    row_len = wo * width
+    if pool <= 1:
+        for k in range(n_filters):
+            for i in range(ho):
+                _conv_rows(vf, ws, hb[k], k, i, (h_in, w_in), chans, acc, width)
+                _draw_lanes_(acc, s0, s1, s2, s3, row_len)
+                base = (k * ho + i) * row_len
+                out = hf[base:base + row_len]
+                for q in range(row_len):
+                    out[q] = acc[q]
+        return
+    nbj = wo // pool
+    m = nbj * width  # one phase of a block row: (block, chain) flattened
+    for k in range(n_filters):
+        for bi in range(ho // pool):
+            for a in range(pool):
+                _conv_rows(vf, ws, hb[k], k, bi * pool + a, (h_in, w_in), chans, accs[a], width)
+            # phase-major copies: phase[a·c + d][(bj, b)] = unit (bi·c + a, bj·c + d), chain b
+            for a in range(pool):
+                for d in range(pool):
+                    for bj in range(nbj):
+                        dst = phase[a * pool + d, bj * width:(bj + 1) * width]
+                        src = accs[a, (bj * pool + d) * width:(bj * pool + d + 1) * width]
+                        for b in range(width):
+                            dst[b] = src[b]
+            # one categorical per (block, chain) over the c² units and "all off" (weight 1)
+            for q in range(m):
+                top[q] = np.float32(0.0)
+                run[q] = np.float32(0.0)
+            for p in range(pool * pool):
+                xp = phase[p]
+                for q in range(m):
+                    top[q] = max(top[q], xp[q])
+            for p in range(pool * pool):
+                xp = phase[p]
+                for q in range(m):
+                    run[q] += _exp2(np.float32(_LOG2E) * (xp[q] - top[q]))
+                    xp[q] = run[q]
+            for q in range(m):
+                u = _next_uniform(s0, s1, s2, s3, q)
+                run[q] = u * (run[q] + _exp2(np.float32(-_LOG2E) * top[q]))
+            for p in range(pool * pool - 1, -1, -1):  # one-hot: [uT < S_p] - [uT < S_(p-1)]
+                xp = phase[p]
+                if p > 0:
+                    xq = phase[p - 1]
+                    for q in range(m):
+                        xp[q] = (np.float32(1.0) if run[q] < xp[q] else np.float32(0.0)) - \
+                            (np.float32(1.0) if run[q] < xq[q] else np.float32(0.0))
+                else:
+                    for q in range(m):
+                        xp[q] = np.float32(1.0) if run[q] < xp[q] else np.float32(0.0)
+            for a in range(pool):
+                base = (k * ho + bi * pool + a) * row_len
+                for d in range(pool):
+                    for bj in range(nbj):
+                        src = phase[a * pool + d, bj * width:(bj + 1) * width]
+                        start = base + (bj * pool + d) * width
+                        out = hf[start:start + width]
+                        for b in range(width):
+                            out[b] = src[b]
+
+
+@_jit
+def _draw_lanes_(x, s0, s1, s2, s3, m):
+    """x[q] ← [u_q < σ(x[q])] for q < m, in place, lane q's uniform."""
+    for q in range(m):
+        e = _exp2(np.float32(-_LOG2E) * x[q])
+        u = _next_uniform(s0, s1, s2, s3, q)
+        x[q] = np.float32(1.0) if u * (np.float32(1.0) + e) < np.float32(1.0) \
             else np.float32(0.0)
 
 
 @_jit
-def _conv_acc(v, ws, bias, k, i, j, acc):
-    """acc[b] ← bias + Σ_{a,d,c} ws[k, c, a, d] v[i + a, j + d, c, b]."""
-    for b in range(acc.shape[0]):
-        acc[b] = bias
+def _conv_visible(hf, h_shape, vf, v_shape, ws, vb, s0, s1, s2, s3, acc):
+    """v ← a sample of p(v | h) (the transposed convolution): for each visible row y, every
+    (filter, tap row a, tap column d) adds one hidden row shifted by d: W'·B contiguous floats."""
+    chans, h_in, w_in, width = v_shape
+    n_filters, ho, wo, _ = h_shape
     w = ws.shape[2]
-    for a in range(w):
-        for d in range(w):
-            for c in range(ws.shape[1]):
-                wk = ws[k, c, a, d]
-                row = v[i + a, j + d, c]
-                for b in range(acc.shape[0]):
-                    acc[b] += wk * row[b]
-
-
-@_jit
-def _conv_hidden(v, h, ws, hb, pool, s0, s1, s2, s3, acc, accs, top, run):
-    """h ← a sample of p(h | v) from the β-scaled filters ``ws`` and biases ``hb``.
-
-    Layouts (chains last): v (H, W, C, B), h (H', W', K, B): the filters of one position share
-    the visible window, which stays in L1 across them."""
-    ho, wo, n_filters, width = h.shape
-    if pool <= 1:
-        for i in range(ho):
-            for j in range(wo):
-                for k in range(n_filters):
-                    _conv_acc(v, ws, hb[k], k, i, j, acc)
-                    _draw_row(acc, h[i, j, k], s0, s1, s2, s3)
-        return
-    for bi in range(ho // pool):
-        for bj in range(wo // pool):
+    row_len = w_in * width
+    m = wo * width
+    for c in range(chans):
+        for y in range(h_in):
+            for q in range(row_len):
+                acc[q] = vb[c]
             for k in range(n_filters):
-                for a in range(pool):
-                    for d in range(pool):
-                        _conv_acc(v, ws, hb[k], k, bi * pool + a, bj * pool + d,
-                                  accs[a * pool + d])
-                # one categorical per chain over the block's units and "all off" (weight 1)
-                for b in range(width):
-                    top[b] = np.float32(0.0)
-                    run[b] = np.float32(0.0)
-                for p in range(pool * pool):
-                    xp = accs[p]
-                    for b in range(width):
-                        top[b] = max(top[b], xp[b])
-                for p in range(pool * pool):
-                    xp = accs[p]
-                    for b in range(width):
-                        run[b] += _exp2(np.float32(_LOG2E) * (xp[b] - top[b]))
-                        xp[b] = run[b]
-                for b in range(width):
-                    u = _next_uniform(s0, s1, s2, s3, b)
-                    run[b] = u * (run[b] + _exp2(np.float32(-_LOG2E) * top[b]))
-                for a in range(pool):
-                    for d in range(pool):
-                        p = a * pool + d
-                        out = h[bi * pool + a, bj * pool + d, k]
-                        xp = accs[p]
-                        if p == 0:
-                            for b in range(width):
-                                out[b] = np.float32(1.0) if run[b] < xp[b] else np.float32(0.0)
-                        else:
-                            xq = accs[p - 1]
-                            for b in range(width):
-                                out[b] = (np.float32(1.0) if run[b] < xp[b]
-                                          else np.float32(0.0)) - \
-                                    (np.float32(1.0) if run[b] < xq[b] else np.float32(0.0))
-
-
-@_jit
-def _conv_visible(h, v, ws, vb, s0, s1, s2, s3, acc):
-    """v ← a sample of p(v | h) (the transposed convolution); layouts as :func:`_conv_hidden`."""
-    ho, wo, n_filters, width = h.shape
-    height, wid, channels, _ = v.shape
-    w = ws.shape[2]
-    for y in range(height):
-        for x in range(wid):
-            for c in range(channels):
-                for b in range(width):
-                    acc[b] = vb[c]
                 for a in range(max(0, y - ho + 1), min(w, y + 1)):
-                    for d in range(max(0, x - wo + 1), min(w, x + 1)):
-                        for k in range(n_filters):
-                            wk = ws[k, c, a, d]
-                            row = h[y - a, x - d, k]
-                            for b in range(width):
-                                acc[b] += wk * row[b]
-                _draw_row(acc, v[y, x, c], s0, s1, s2, s3)
+                    hrow = (k * ho + y - a) * m
+                    for d in range(w):
+                        _axpy(acc, d * width, hf, hrow, ws[k, c, a, d], m)
+            _draw_lanes_(acc, s0, s1, s2, s3, row_len)
+            base = (c * h_in + y) * row_len
+            out = vf[base:base + row_len]
+            for q in range(row_len):
+                out[q] = acc[q]
 
 
 @_jit
 def conv_gibbs(v, h, weight, hidden_bias, visible_bias, betas, pool, s):
     """Block Gibbs of a conv RBM, chains last: per β, h ~ p(h | v, β) then v ~ p(v | h, β);
-    finally h ~ p(h | v, betas[-1]). v (H, W, C, B) and h (H', W', K, B) float32, written in
-    place; weight (K, C, w, w); pool: block size (0 or 1: no pooling); s: (4, ≥ B) lanes."""
-    width = v.shape[3]
+    finally h ~ p(h | v, betas[-1]). v (C, H, W, B) and h (K, H', W', B) float32, written in
+    place; weight (K, C, w, w); pool: block size (0 or 1: no pooling); s: (4, ≥ W·B) lanes."""
+    chans, h_in, w_in, width = v.shape
+    n_filters, ho, wo, _ = h.shape
+    v_shape = (chans, h_in, w_in, width)
+    h_shape = (n_filters, ho, wo, width)
+    vf, hf = v.reshape(-1), h.reshape(-1)
     s0, s1, s2, s3 = s[0], s[1], s[2], s[3]
-    acc = np.empty(width, np.float32)
-    accs = np.empty((max(pool, 1) ** 2, width), np.float32)
-    top = np.empty(width, np.float32)
-    run = np.empty(width, np.float32)
+    acc = np.empty(max(w_in, wo) * width, np.float32)
+    c = max(pool, 1)
+    accs = np.empty((c, wo * width), np.float32)
+    phase = np.empty((c * c, (wo // c) * width), np.float32)
+    top = np.empty((wo // c) * width, np.float32)
+    run = np.empty((wo // c) * width, np.float32)
     ws = np.empty_like(weight)
     hb = np.empty_like(hidden_bias)
     vb = np.empty_like(visible_bias)
@@ -286,9 +322,10 @@ def conv_gibbs(v, h, weight, hidden_bias, visible_bias, betas, pool, s):
             hb[q] = hidden_bias[q] * beta
         for q in range(vb.shape[0]):
             vb[q] = visible_bias[q] * beta
-        _conv_hidden(v, h, ws, hb, pool, s0, s1, s2, s3, acc, accs, top, run)
+        _conv_hidden(vf, v_shape, hf, h_shape, ws, hb, pool, s0, s1, s2, s3, acc[:wo * width],
+                     accs, phase, top, run)
         if t < betas.shape[0]:
-            _conv_visible(h, v, ws, vb, s0, s1, s2, s3, acc)
+            _conv_visible(hf, h_shape, vf, v_shape, ws, vb, s0, s1, s2, s3, acc[:w_in * width])
 
 def self_test() -> None:
     """Run every kernel once on the argument types the samplers pass (so that later calls find
@@ -312,8 +349,8 @@ def self_test() -> None:
     if not ((state[0] == 1.0).all() and (state[1] == 0.0).all()):
         raise AssertionError(f"BQM sweep ignored a field of +/-200: {state[:2]}")
     for pool in (0, 2):  # a conv RBM whose hidden bias forces h on, visible bias forces v off
-        v = np.zeros((3, 3, 1, 8), np.float32)
-        h = np.zeros((2, 2, 1, 8), np.float32)
+        v = np.zeros((1, 3, 3, 8), np.float32)
+        h = np.zeros((1, 2, 2, 8), np.float32)
         conv_gibbs(v, h, np.zeros((1, 1, 2, 2), np.float32), np.array([300.0], np.float32),
                    np.array([-300.0], np.float32), np.ones(2, np.float32), pool, s)
         if v.any() or h.sum() != (8.0 if pool else 32.0):

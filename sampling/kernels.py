@@ -198,12 +198,13 @@ def conv_gibbs(v, h, weight, hidden_bias, visible_bias, betas, pool: int | None,
     v ~ p(v | h, β); finally h ~ p(h | v, betas[-1]).
 
     Args:
-        v: (H, W, C, B) float32, values in [0, 1] (the first half-sweep uses them as given).
-        h: (H', W', K, B) float32, overwritten.
+        v: (C, H, W, B) float32, values in [0, 1] (the first half-sweep uses them as given).
+        h: (K, H', W', B) float32, overwritten.
         weight, hidden_bias, visible_bias: (K, C, w, w), (K,), (C,) float32 (no grad).
         betas: the sweeps' inverse temperatures.
         pool: probabilistic max-pooling block size, or None.
-        rng: lane generators; chain b uses lane b.
+        rng: lane generators: lane j·B + b draws the unit in column j of a row for chain b
+            (W·B lanes).
     """
     betas = np.ascontiguousarray(betas, dtype=np.float32)
     if betas.ndim != 1 or betas.size == 0:
@@ -211,7 +212,8 @@ def conv_gibbs(v, h, weight, hidden_bias, visible_bias, betas, pool: int | None,
     v, h = _check_dense(v, 4), _check_dense(h, 4)
     params = [np.ascontiguousarray(_check_dense(x, None)) for x in
               (weight, hidden_bias, visible_bias)]
-    _load().conv_gibbs(v, h, *params, betas, int(pool or 0), rng.ensure(v.shape[3]))
+    lanes = rng.ensure(max(v.shape[2], h.shape[2]) * v.shape[3])  # one per element of a row
+    _load().conv_gibbs(v, h, *params, betas, int(pool or 0), lanes)
 
 
 def bernoulli_logits_(x, rng: LaneRandom):

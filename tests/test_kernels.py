@@ -276,7 +276,7 @@ def test_compiled_conv_chain_agrees_with_the_torch_chain(pool):
     """The compiled chain and the pure-torch chain are the same Markov chain (same start law, same
     sweeps), so after 30 sweeps their per-unit marginals agree, mixed or not (two-sample z over
     208 units), on a model beyond enumeration; they disagree once the torch chain runs at
-    β × 1.15 (the check's power: max |z| 17 without pooling, 14 with it, measured)."""
+    β × 1.15 (the check's power: max |z| 16 without pooling, 14 with it, measured)."""
     model = _beyond_enumeration_model(pool)
     canvas = (1, 10, 10)
     compiled = _conv_marginals(model, canvas, 1.0, True)
