@@ -2,7 +2,8 @@
 
 For each model (a dense 784×128 RBM, a conv RBM on 12×12 with 8 filters 5×5 and one on 28×28 with
 16 filters 5×5, each conv one also with probabilistic max-pooling 2×2: the 28×28 one is the
-default layer 0, ``16x5p2``) and each backend, one call draws ``--chains`` samples with ``--sweeps`` sweeps; the
+default layer 0, ``16x5p2``; on request ``conv12c16p2``, the default layer 1: 32 filters 5×5
+with pooling on 16×12×12) and each backend, one call draws ``--chains`` samples with ``--sweeps`` sweeps; the
 table gives samples/s and spin-updates/s (chains × sweeps × (n_visible + n_hidden) / seconds, the
 same count for block Gibbs and for single-spin SA) and the ratio to **raw SA**: dwave-samplers'
 ``SimulatedAnnealingSampler.sample`` on the same, pre-built BQM with the same schedule, the same
@@ -71,7 +72,7 @@ TARGETS = {"conv 12x12, 8 filters 5x5": 10, "conv 28x28, 16 filters 5x5": 15,
 
 
 def make_models(seed: int = 0) -> dict[str, tuple[torch.nn.Module, tuple[int, ...]]]:
-    """The five benchmark models with small random weights (N(0, 0.05²)), visible bias -1."""
+    """The six benchmark models with small random weights (N(0, 0.05²)), visible bias -1."""
     torch.manual_seed(seed)
     models = {
         "dense 784x128": (BernoulliRBM(784, 128), (784,)),
@@ -79,6 +80,8 @@ def make_models(seed: int = 0) -> dict[str, tuple[torch.nn.Module, tuple[int, ..
         "conv 28x28, 16 filters 5x5": (ConvRBM(1, 16, 5), (1, 28, 28)),
         "pooled conv 12x12, 8 filters 5x5, pool 2": (ConvRBM(1, 8, 5, pool_size=2), (1, 12, 12)),
         "pooled conv 28x28, 16 filters 5x5, pool 2": (ConvRBM(1, 16, 5, pool_size=2), (1, 28, 28)),
+        "pooled conv 16x12x12, 32 filters 5x5, pool 2": (ConvRBM(16, 32, 5, pool_size=2),
+                                                         (16, 12, 12)),
     }
     with torch.no_grad():
         for model, _ in models.values():
@@ -389,7 +392,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--models", default="dense,conv12,conv28,conv12p2,conv28p2",
                         help="dense, conv12, conv28, conv12p2, conv28p2 (pooled, the default "
-                             "layer 0 16x5p2 on 28x28); empty: none")
+                             "layer 0 16x5p2 on 28x28), conv12c16p2 (the default layer 1, "
+                             "32x5p2 on 16x12x12; not in the default list); empty: none")
     parser.add_argument("--kl", action="store_true",
                         help="also check KL/TV of annealed and raw SA at the same sweeps")
     parser.add_argument("--kl-samples", type=int, default=20_000, help="samples of --kl")
@@ -415,7 +419,8 @@ def main(argv: list[str] | None = None) -> None:
     keys = {"dense": "dense 784x128", "conv12": "conv 12x12, 8 filters 5x5",
             "conv28": "conv 28x28, 16 filters 5x5",
             "conv12p2": "pooled conv 12x12, 8 filters 5x5, pool 2",
-            "conv28p2": "pooled conv 28x28, 16 filters 5x5, pool 2"}
+            "conv28p2": "pooled conv 28x28, 16 filters 5x5, pool 2",
+            "conv12c16p2": "pooled conv 16x12x12, 32 filters 5x5, pool 2"}
     models = make_models()
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     rows = []
