@@ -28,10 +28,12 @@ from .base import RBM, _as_float, _bernoulli_logits_, _mark_sample, bit_source, 
 from .dense import visible_bias_from_data
 from .qm import QuadraticModelSpec, conv_qm
 
-#: Chains per chunk of the compiled conv chain: on the pooled and unpooled 28x28 models 64 chains
-#: (rows of 28 x 64 floats, generator state in L2) ran 1.0-1.6x faster per chain-sweep than 256
-#: and within 5 % of 32 (measured, one thread).
-COMPILED_CHUNK = 64
+#: Floats per row (width x chains) that the compiled conv chain's chunks aim at: its passes run
+#: over whole rows, and both short rows (per-pass overhead) and long ones (the rows and the
+#: per-lane generator state leave L1/L2) cost time. Measured per chain-sweep, one thread, 1,000
+#: chains: 12x12 fastest at 256 chains per chunk (3,072 floats; 1.2-1.5x faster than 64),
+#: pooled 28x28 at 64-96 (1,800-2,700 floats; 1.1-1.2x faster than 256).
+COMPILED_ROW_FLOATS = 3072
 
 __all__ = ["ConvRBM"]
 
@@ -396,9 +398,12 @@ class ConvRBM(RBM):
 
     def _chain_chunk(self, v: Tensor) -> int | None:
         """Chains per chunk that :func:`sampling.gibbs.block_gibbs` should run through this
-        model's chain, or None for its default: :data:`COMPILED_CHUNK` on the compiled chain
-        (its memory access is local, so it wants wide vectors rather than cache-sized chunks)."""
-        return COMPILED_CHUNK if self._compiled_chain_applies(v) else None
+        model's chain, or None for its default: on the compiled chain the largest multiple of 32
+        chains (the vector loop's step) whose rows hold at most :data:`COMPILED_ROW_FLOATS`
+        floats (256 chains on a 12-pixel-wide canvas, 96 on a 28-pixel one), at least 32."""
+        if not self._compiled_chain_applies(v):
+            return None
+        return max(32, COMPILED_ROW_FLOATS // v.shape[-1] // 32 * 32)
 
     def _gibbs_chain_compiled(self, v: Tensor, betas: list[float], generator):
         """The whole chain in :func:`sampling.kernels.conv_gibbs`, on chains-last copies of v
