@@ -421,10 +421,18 @@ def main(argv: list[str] | None = None) -> None:
             "conv12p2": "pooled conv 12x12, 8 filters 5x5, pool 2",
             "conv28p2": "pooled conv 28x28, 16 filters 5x5, pool 2",
             "conv12c16p2": "pooled conv 16x12x12, 32 filters 5x5, pool 2"}
+    chosen = [k.strip() for k in args.models.split(",") if k.strip()]
+    unknown = sorted(set(chosen) - set(keys))
+    if unknown:
+        parser.error(f"unknown model(s) {', '.join(unknown)}; choose from {', '.join(keys)}")
     models = make_models()
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    known = {"cd", "pcd", "annealed", "annealed-torch", "sa", "raw-sa", "raw-sa-default"}
+    if sorted(set(backends) - known):
+        parser.error(f"unknown backend(s) {', '.join(sorted(set(backends) - known))}; choose "
+                     f"from {', '.join(sorted(known))}")
     rows = []
-    for key in [k.strip() for k in args.models.split(",") if k.strip()]:
+    for key in chosen:
         name = keys[key]
         model, canvas = models[name]
         for chains in chain_counts if backends else []:
