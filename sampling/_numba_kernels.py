@@ -119,44 +119,54 @@ def _bernoulli_flat(x, s):
 
 
 @_jit
+def _categorical_(phase, start, m, top, run, s0, s1, s2, s3):
+    """For every column q in [start, start + m) of ``phase`` (P, n) float32: one draw over
+    [phase[0, q], ..., phase[P-1, q], 0] (the block's logits and "all off"), written back as the
+    one-hot sample; column start + l uses generator lane l.
+
+    Weights exp(x - m_q), m_q = max(0, max_p x); running sums S_p in place; one uniform u scaled
+    by the total T = S_P + exp(-m_q); unit p is chosen when S_(p-1) <= uT < S_p, "all off" when
+    uT >= S_P; the indicators [uT < S_p] are monotone in p, their differences the one-hot.
+    """
+    phases = phase.shape[0]
+    for lane in range(m):
+        top[lane] = np.float32(0.0)
+        run[lane] = np.float32(0.0)
+    for p in range(phases):
+        xp = phase[p, start:start + m]
+        for lane in range(m):
+            top[lane] = max(top[lane], xp[lane])
+    for p in range(phases):
+        xp = phase[p, start:start + m]
+        for lane in range(m):
+            run[lane] += _exp2(np.float32(_LOG2E) * (xp[lane] - top[lane]))
+            xp[lane] = run[lane]
+    for lane in range(m):
+        u = _next_uniform(s0, s1, s2, s3, lane)
+        run[lane] = u * (run[lane] + _exp2(np.float32(-_LOG2E) * top[lane]))
+    for p in range(phases - 1, -1, -1):
+        xp = phase[p, start:start + m]
+        if p > 0:
+            xq = phase[p - 1, start:start + m]
+            for lane in range(m):
+                xp[lane] = (np.float32(1.0) if run[lane] < xp[lane] else np.float32(0.0)) - \
+                    (np.float32(1.0) if run[lane] < xq[lane] else np.float32(0.0))
+        else:
+            for lane in range(m):
+                xp[lane] = np.float32(1.0) if run[lane] < xp[lane] else np.float32(0.0)
+
+
+@_jit
 def _pooled_flat(x, s):
     """x (B, P, n): per (b, j) a categorical over [x[b, 0, j], ..., x[b, P-1, j], 0]."""
     lanes = s.shape[1]
     s0, s1, s2, s3 = s[0], s[1], s[2], s[3]
-    nb, phases, n = x.shape
+    nb, _, n = x.shape
     top = np.empty(lanes, np.float32)
     run = np.empty(lanes, np.float32)
     for bi in range(nb):
         for start in range(0, n, lanes):
-            m = min(lanes, n - start)
-            for lane in range(m):
-                top[lane] = np.float32(0.0)
-                run[lane] = np.float32(0.0)
-            for a in range(phases):
-                xa = x[bi, a, start:start + m]
-                for lane in range(m):
-                    top[lane] = max(top[lane], xa[lane])
-            for a in range(phases):  # x ← running sums S_a of exp(x - top)
-                xa = x[bi, a, start:start + m]
-                for lane in range(m):
-                    run[lane] += _exp2(np.float32(_LOG2E) * (xa[lane] - top[lane]))
-                    xa[lane] = run[lane]
-            for lane in range(m):  # threshold u·T, total T = S_P + exp(-top)
-                u = _next_uniform(s0, s1, s2, s3, lane)
-                run[lane] = u * (run[lane] + _exp2(np.float32(-_LOG2E) * top[lane]))
-            for a in range(phases - 1, -1, -1):  # one-hot: [uT < S_a] - [uT < S_(a-1)]
-                xa = x[bi, a, start:start + m]
-                if a > 0:
-                    xp = x[bi, a - 1, start:start + m]
-                    for lane in range(m):
-                        xa[lane] = (np.float32(1.0) if run[lane] < xa[lane]
-                                    else np.float32(0.0)) - \
-                            (np.float32(1.0) if run[lane] < xp[lane] else np.float32(0.0))
-                else:
-                    for lane in range(m):
-                        xa[lane] = np.float32(1.0) if run[lane] < xa[lane] \
-                            else np.float32(0.0)
-
+            _categorical_(x[bi], start, min(lanes, n - start), top, run, s0, s1, s2, s3)
 
 
 @_jit
@@ -222,31 +232,7 @@ def _conv_hidden(vf, v_shape, hf, h_shape, ws, hb, pool, s0, s1, s2, s3, acc, ac
                         for b in range(width):
                             dst[b] = src[b]
             # one categorical per (block, chain) over the c² units and "all off" (weight 1)
-            for q in range(m):
-                top[q] = np.float32(0.0)
-                run[q] = np.float32(0.0)
-            for p in range(pool * pool):
-                xp = phase[p]
-                for q in range(m):
-                    top[q] = max(top[q], xp[q])
-            for p in range(pool * pool):
-                xp = phase[p]
-                for q in range(m):
-                    run[q] += _exp2(np.float32(_LOG2E) * (xp[q] - top[q]))
-                    xp[q] = run[q]
-            for q in range(m):
-                u = _next_uniform(s0, s1, s2, s3, q)
-                run[q] = u * (run[q] + _exp2(np.float32(-_LOG2E) * top[q]))
-            for p in range(pool * pool - 1, -1, -1):  # one-hot: [uT < S_p] - [uT < S_(p-1)]
-                xp = phase[p]
-                if p > 0:
-                    xq = phase[p - 1]
-                    for q in range(m):
-                        xp[q] = (np.float32(1.0) if run[q] < xp[q] else np.float32(0.0)) - \
-                            (np.float32(1.0) if run[q] < xq[q] else np.float32(0.0))
-                else:
-                    for q in range(m):
-                        xp[q] = np.float32(1.0) if run[q] < xp[q] else np.float32(0.0)
+            _categorical_(phase, 0, m, top, run, s0, s1, s2, s3)
             for a in range(pool):
                 base = (k * ho + bi * pool + a) * row_len
                 for d in range(pool):
