@@ -136,8 +136,8 @@ def _bernoulli_(p: Tensor, generator) -> Tensor:
     included).
     """
     if p.device.type == "cpu":
-        flat = p if p.is_contiguous() else p.permute(0, 2, 3, 1)
-        if not flat.is_contiguous():
+        flat = _dense_view(p)
+        if flat is None:
             raise ValueError(f"_bernoulli_ needs a dense tensor, got strides {p.stride()}")
         bits = random_int32(p.numel(), generator, p.device).view(flat.shape)
         if p.dtype == torch.float32:

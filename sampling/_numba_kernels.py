@@ -65,16 +65,6 @@ def _next_uniform(s0, s1, s2, s3, lane):
 
 
 @_jit
-def _draw_(x, s, m):
-    """x[l] ← [u < σ(x[l])] (1.0 / 0.0) for l < m, in place, lane l's uniform.
-
-    One array for input and output: with two, LLVM's runtime overlap check fails when they
-    are the same memory and the scalar loop runs (8x slower, measured).
-    """
-    _draw_lanes_(x, s[0], s[1], s[2], s[3], m)
-
-
-@_jit
 def ising_sweeps(state, ptr, idx, w, const, scale, num_sweeps, s):
     """``num_sweeps`` sequential-scan Gibbs sweeps over rows 0..n-1 of ``state``, in place.
 
@@ -115,7 +105,7 @@ def _bernoulli_flat(x, s):
     lanes = s.shape[1]
     for start in range(0, x.shape[0], lanes):
         m = min(lanes, x.shape[0] - start)
-        _draw_(x[start:start + m], s, m)
+        _draw_lanes_(x[start:start + m], s[0], s[1], s[2], s[3], m)
 
 
 @_jit
@@ -246,7 +236,11 @@ def _conv_hidden(vf, v_shape, hf, h_shape, ws, hb, pool, s0, s1, s2, s3, acc, ac
 
 @_jit
 def _draw_lanes_(x, s0, s1, s2, s3, m):
-    """x[q] ← [u_q < σ(x[q])] for q < m, in place, lane q's uniform."""
+    """x[q] ← [u_q < σ(x[q])] for q < m, in place, lane q's uniform.
+
+    One array for input and output: with two, LLVM's runtime overlap check fails when they are
+    the same memory and the scalar loop runs (8x slower, measured).
+    """
     for q in range(m):
         e = _exp2(np.float32(-_LOG2E) * x[q])
         u = _next_uniform(s0, s1, s2, s3, q)

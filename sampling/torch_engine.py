@@ -319,25 +319,19 @@ class IsingEngine:
         else:
             tables = self._blocks
         width = state.shape[1]
-        trace = torch.empty(width, len(record), dtype=torch.float64, device=self.device)
         block = width if self.device.type != "cpu" else max(64, CACHE_FLOATS // (self.n + 1))
         shape = (self.n, min(block, width))
         if self._u_buf.shape != shape:  # reused across calls (PT: one sweep a call)
             self._u_buf = torch.empty(shape, device=self.device)
         u_all = self._u_buf
-        for c0 in range(0, width, block):
-            part = state if width <= block else state[:, c0 : c0 + block].contiguous()
+
+        def start_block(c0, part):
             u = u_all if part.shape[1] == u_all.shape[1] else u_all[:, : part.shape[1]].contiguous()
-            done = 0
-            for j, stop in enumerate([*record, num_sweeps - 1]):
-                self._sweeps(part, betas[c0 : c0 + block], common, tables, stop + 1 - done, u,
-                             uniforms)
-                done = stop + 1
-                if j < len(record):
-                    trace[c0 : c0 + block, j] = self.energies(part)
-            if part is not state:
-                state[:, c0 : c0 + block] = part
-        return trace
+            part_betas = betas[c0 : c0 + part.shape[1]]
+            return (lambda n: self._sweeps(part, part_betas, common, tables, n, u, uniforms),
+                    lambda: None)
+
+        return self._blockwise(state, block, num_sweeps, record, start_block)
 
     def _run_compiled(self, state, betas, common, num_sweeps, uniforms, record):
         """:meth:`_run` through :func:`sampling.kernels.ising_sweeps`: one pass per row that
@@ -358,19 +352,40 @@ class IsingEngine:
             raise ValueError("the compiled sweep needs a contiguous float32 state")
         width = state.shape[1]
         lanes = uniforms.lanes(width)
-        trace = torch.empty(width, len(record), dtype=torch.float64)
-        block = min(width, COMPILED_BLOCK)
+
+        def start_block(c0, part):
+            cols = slice(c0, c0 + part.shape[1])
+            s = np.ascontiguousarray(lanes[:, cols])
+            scale = np.ascontiguousarray(scale_all[cols])
+
+            def finish():
+                lanes[:, cols] = s
+
+            return (lambda n: kernels.ising_sweeps(part.numpy(), ptr, idx, w, const, scale, n, s),
+                    finish)
+
+        return self._blockwise(state, min(width, COMPILED_BLOCK), num_sweeps, record, start_block)
+
+    def _blockwise(self, state, block, num_sweeps, record, start_block):
+        """Run the chains block by block: ``start_block(c0, part)`` gives a block's sweep
+        function (``sweep(n)`` runs n sweeps of ``part`` in place) and its ``finish()``; the
+        energies at the ``record`` sweeps are taken per block while it is hot.
+
+        Returns:
+            (B, len(record)) float64 energy trace; ``state`` is updated in place.
+        """
+        width = state.shape[1]
+        trace = torch.empty(width, len(record), dtype=torch.float64, device=self.device)
         for c0 in range(0, width, block):
             part = state if width <= block else state[:, c0 : c0 + block].contiguous()
-            s = np.ascontiguousarray(lanes[:, c0 : c0 + part.shape[1]])
-            scale = np.ascontiguousarray(scale_all[c0 : c0 + part.shape[1]])
+            sweep, finish = start_block(c0, part)
             done = 0
             for j, stop in enumerate([*record, num_sweeps - 1]):
-                kernels.ising_sweeps(part.numpy(), ptr, idx, w, const, scale, stop + 1 - done, s)
+                sweep(stop + 1 - done)
                 done = stop + 1
                 if j < len(record):
                     trace[c0 : c0 + block, j] = self.energies(part)
-            lanes[:, c0 : c0 + part.shape[1]] = s
+            finish()
             if part is not state:
                 state[:, c0 : c0 + block] = part
         return trace
