@@ -395,7 +395,8 @@ def main(argv: list[str] | None = None) -> None:
                              "layer 0 16x5p2 on 28x28), conv12c16p2 (the default layer 1, "
                              "32x5p2 on 16x12x12; not in the default list); empty: none")
     parser.add_argument("--kl", action="store_true",
-                        help="also check KL/TV of annealed and raw SA at the same sweeps")
+                        help="also check KL/TV of annealed (compiled and pure torch) and raw SA at the same "
+                             "sweeps")
     parser.add_argument("--kl-samples", type=int, default=20_000, help="samples of --kl")
     parser.add_argument("--breakdown", action="store_true",
                         help="per-step CPU time of a sweep, the floor it implies, raw SA")
